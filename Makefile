@@ -1,0 +1,44 @@
+# PayLab: `make run` to use it, `make test` to check it. Both set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask --app wsgi
+PORT   ?= 8000
+export PORT
+
+.PHONY: run test setup test-setup db clean help
+
+help:
+	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT)"
+	@echo "make test  - set up (including Chromium) and run the whole test suite"
+
+$(VENV)/.runtime-installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.runtime-installed tests/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.runtime-installed node_modules/.installed
+
+db: setup
+	$(FLASK) db upgrade
+	$(FLASK) seed
+
+run: db
+	$(PY) wsgi.py
+
+test-setup: setup $(VENV)/.test-installed
+	bash tests/tools/ensure-chromium.sh
+
+test: test-setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

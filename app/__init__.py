@@ -1,0 +1,61 @@
+"""PayLab: a shop, a bank (and soon an identity provider) in one Flask app."""
+from pathlib import Path
+
+from flask import Flask, redirect, send_from_directory
+
+from config import Config
+
+from . import common  # noqa: F401  (package import order)
+from .common import sqlite  # noqa: F401  (registers the SQLite tuning)
+from .common.errors import register_error_handlers
+from .common.instance import apply_embedded_defaults
+from .common.money import format_money
+from .common.sessions import PerServerSessionInterface
+from .extensions import create_socketio, csrf, db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist"
+
+
+def create_app(config_class=Config, instance_path=None):
+    """Build the app: configuration, extensions, the servers asked for, then shared routes."""
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_object(config_class)
+    apply_embedded_defaults(app)
+    app.session_interface = PerServerSessionInterface()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    create_socketio(app)
+    register_error_handlers(app)
+    app.jinja_env.filters["money"] = format_money
+
+    servers = {name.strip() for name in app.config["SERVERS"].split(",") if name.strip()}
+    if "bank" in servers:
+        from .bank import init_bank
+        init_bank(app)
+    if "shop" in servers:
+        from .shop import init_shop
+        init_shop(app)
+
+    from .cli import register_cli
+    register_cli(app)
+
+    @app.route("/static/vendor/socket.io.min.js")
+    def socket_io_client():
+        """The socket.io browser client, installed from npm at setup (never a CDN)."""
+        return send_from_directory(SOCKET_IO_CLIENT, "socket.io.min.js", max_age=3600)
+
+    @app.route("/")
+    def index():
+        return redirect("/shop/" if "shop" in servers else "/bank/app/")
+
+    return app
+
+
+def start_background_workers(app):
+    """Start the servers' background workers now (the dev server calls this at start-up)."""
+    worker = app.extensions.get("bank_worker")
+    if worker is not None and app.config["BACKGROUND_WORKERS"]:
+        worker.start()

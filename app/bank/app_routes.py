@@ -1,0 +1,177 @@
+"""The bank app at /bank/app/: log in, see and decide pending approvals, see the account.
+
+Made for a phone screen first. Views are thin; `services` does the work.
+"""
+from functools import wraps
+from urllib.parse import urlparse
+
+from flask import (current_app, flash, g, jsonify, redirect, render_template, request, send_from_directory,
+                   session, url_for)
+
+from ..common.errors import ApiError
+from ..extensions import db
+from . import PWA_DIR, bp, ledger, notify, services
+from .forms import ApproveForm, ConfirmForm, LoginForm, SignupForm
+from .models import Customer
+
+DECLINE_REASON_TEXT = {"customer_declined": "You declined it.", "insufficient_funds": "Not enough money in the account.",
+                       "card_blocked": "The card is blocked."}
+
+
+def _safe_next(target):
+    """Only local bank-app paths: never an open redirect."""
+    parsed = urlparse(target or "")
+    if parsed.scheme or parsed.netloc or not (target or "").startswith("/bank/app/"):
+        return url_for("bank.app_home")
+    return target
+
+
+def customer_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        customer = db.session.get(Customer, session.get("customer_id") or 0)
+        if customer is None:
+            if request.path.startswith("/bank/app/api/"):
+                raise ApiError(401, "not_logged_in", "Log in to the bank app first.")
+            return redirect(url_for("bank.app_login", next=request.full_path.rstrip("?")))
+        g.customer = customer
+        return view(*args, **kwargs)
+    return wrapped
+
+
+@bp.app_context_processor
+def bank_template_helpers():
+    return {"decline_reason_text": DECLINE_REASON_TEXT}
+
+
+@bp.route("/app/static/<path:filename>")
+def app_static(filename):
+    """The bank app's static side lives in pwa/ (CSS, JS modules, icons)."""
+    return send_from_directory(PWA_DIR, filename, max_age=0)
+
+
+@bp.route("/app/login", methods=["GET", "POST"])
+def app_login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        customer = services.authenticate_customer(form.username.data, form.password.data)
+        if customer:
+            session.clear()
+            session["customer_id"] = customer.id
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+        flash("That username and password do not match an account.", "error")
+    return render_template("bank/login.html", form=form)
+
+
+@bp.post("/app/logout")
+def app_logout():
+    if ConfirmForm().validate_on_submit():
+        session.clear()
+        flash("You are logged out.", "info")
+    return redirect(url_for("bank.app_login"))
+
+
+@bp.route("/app/signup", methods=["GET", "POST"])
+def app_signup():
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            customer = services.create_customer(form.username.data, form.password.data, form.pin.data,
+                                                current_app.config["DEMO_STARTING_BALANCE_CENTS"],
+                                                full_name=form.full_name.data)
+        except services.InvalidField as exc:
+            getattr(form, exc.field, form.username).errors.append(exc.message)
+        else:
+            session.clear()
+            session["customer_id"] = customer.id
+            session.permanent = True
+            flash(f"Welcome to Baobab Bank! We deposited {current_app.jinja_env.filters['money'](current_app.config['DEMO_STARTING_BALANCE_CENTS'])} to start you off.", "info")
+            return redirect(url_for("bank.app_home"))
+    return render_template("bank/signup.html", form=form)
+
+
+@bp.get("/app/")
+@customer_required
+def app_home():
+    customer = g.customer
+    return render_template("bank/home.html", customer=customer, card=services.customer_card(customer),
+                           balance=ledger.balance_of(customer.account),
+                           pending=services.pending_requests_for(customer),
+                           recent=services.recent_requests_for(customer), logout_form=ConfirmForm())
+
+
+@bp.get("/app/account")
+@customer_required
+def app_account():
+    customer = g.customer
+    return render_template("bank/account.html", customer=customer, card=services.customer_card(customer),
+                           balance=ledger.balance_of(customer.account), entries=ledger.entries_of(customer.account))
+
+
+@bp.get("/app/approvals/<request_id>")
+@customer_required
+def app_approval(request_id):
+    try:
+        payment = services.payment_request_for_customer(g.customer, request_id)
+    except services.NotFound:
+        flash("That payment request does not exist, or is not yours.", "error")
+        return redirect(url_for("bank.app_home"))
+    return render_template("bank/approval.html", payment=payment, form=ApproveForm(), decline_form=ConfirmForm(),
+                           balance=ledger.balance_of(g.customer.account))
+
+
+@bp.post("/app/approvals/<request_id>/approve")
+@customer_required
+def app_approve(request_id):
+    form = ApproveForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            flash(errors[0], "error")
+        return redirect(url_for("bank.app_approval", request_id=request_id))
+    return _decide(request_id, lambda: services.approve_payment_request(g.customer, request_id, form.pin.data))
+
+
+@bp.post("/app/approvals/<request_id>/decline")
+@customer_required
+def app_decline(request_id):
+    if not ConfirmForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("bank.app_approval", request_id=request_id))
+    return _decide(request_id, lambda: services.decline_payment_request(g.customer, request_id))
+
+
+def _decide(request_id, decision):
+    try:
+        payment = decision()
+    except services.BankError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("bank.app_approval", request_id=request_id))
+    notify.payment_request_changed(payment)
+    return redirect(url_for("bank.app_approval", request_id=request_id))
+
+
+@bp.get("/app/api/approvals")
+@customer_required
+def app_api_approvals():
+    """Pending approvals as JSON: the live list refreshes from here after each socket event."""
+    return jsonify(approvals=[_approval_json(p) for p in services.pending_requests_for(g.customer)],
+                   balance=ledger.balance_of(g.customer.account))
+
+
+@bp.get("/app/api/approvals/<request_id>")
+@customer_required
+def app_api_approval(request_id):
+    try:
+        return jsonify(_approval_json(services.payment_request_for_customer(g.customer, request_id)))
+    except services.NotFound as exc:
+        raise ApiError(404, "not_found", exc.message) from None
+
+
+def _approval_json(payment):
+    return {"id": payment.id, "status": payment.status, "amount": payment.amount,
+            "amount_text": current_app.jinja_env.filters["money"](payment.amount),
+            "merchant": payment.merchant.name, "description": payment.description,
+            "binding_code": payment.binding_code, "expires_at": payment.to_api()["expires_at"],
+            "decline_reason": payment.decline_reason,
+            "url": url_for("bank.app_approval", request_id=payment.id)}

@@ -1,0 +1,20 @@
+"""The bank app's Socket.IO namespace `/bank`.
+
+The server picks the room from the bank session cookie; a client can never ask
+for another customer's room.
+"""
+from flask import current_app
+from flask_socketio import Namespace, join_room
+
+from ..common.sessions import load_server_session
+from .notify import customer_room
+
+
+class BankNamespace(Namespace):
+    def on_connect(self, auth=None):
+        """A bank-app page connects: join its customer's room, or refuse if not logged in."""
+        customer_id = load_server_session(current_app, "bank").get("customer_id")
+        if not customer_id:
+            return False
+        join_room(customer_room(customer_id))
+        return None

@@ -1,0 +1,63 @@
+"""Double-entry bookkeeping: every transfer is balanced entries, every balance a sum.
+
+Nothing here commits: the caller's transaction makes a transfer and whatever
+caused it (an approved payment) succeed or fail together.
+"""
+import secrets
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from .models import Account, LedgerEntry, Transfer
+
+BANK_CAPITAL_ACCOUNT = "0000000001"
+
+
+class UnbalancedTransfer(ValueError):
+    pass
+
+
+def post_transfer(kind, description, legs, payment_request_id=None):
+    """Record a transfer whose legs [(account, amount_cents), ...] sum to zero."""
+    if len(legs) < 2 or sum(amount for _, amount in legs) != 0 or any(a == 0 for _, a in legs):
+        raise UnbalancedTransfer(f"legs must be non-zero and sum to zero: {legs!r}")
+    transfer = Transfer(kind=kind, description=description, payment_request_id=payment_request_id)
+    db.session.add(transfer)
+    for account, amount in legs:
+        db.session.add(LedgerEntry(transfer=transfer, account_id=account.id, amount=amount))
+    db.session.flush()
+    return transfer
+
+
+def balance_of(account):
+    """The account's balance: the sum of its entries."""
+    total = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+                              .where(LedgerEntry.account_id == account.id))
+    return int(total)
+
+
+def entries_of(account, limit=50):
+    """The account's latest entries, newest first, with their transfers."""
+    return db.session.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account.id)
+                              .order_by(LedgerEntry.id.desc()).limit(limit)).all()
+
+
+def new_account_number():
+    return "62" + "".join(secrets.choice("0123456789") for _ in range(8))
+
+
+def open_account(kind, name, customer=None):
+    account = Account(kind=kind, name=name, number=new_account_number(), customer=customer)
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def bank_capital_account():
+    """The bank's own equity account: opening deposits are paid out of it."""
+    account = db.session.scalar(select(Account).where(Account.number == BANK_CAPITAL_ACCOUNT))
+    if account is None:
+        account = Account(kind="bank", name="Baobab Bank capital", number=BANK_CAPITAL_ACCOUNT)
+        db.session.add(account)
+        db.session.flush()
+    return account

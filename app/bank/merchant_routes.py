@@ -1,0 +1,44 @@
+"""The merchant portal at /bank/merchant/: payments received and every webhook attempt.
+
+A merchant signs in with its API credentials, as with a real acquirer's portal.
+"""
+from flask import flash, redirect, render_template, session, url_for
+from sqlalchemy import select
+
+from ..extensions import db
+from . import bp, ledger
+from .forms import ConfirmForm, MerchantLoginForm
+from .models import Merchant, PaymentRequest, WebhookEvent
+from .oauth2 import query_client
+
+
+@bp.route("/merchant/login", methods=["GET", "POST"])
+def merchant_login():
+    form = MerchantLoginForm()
+    if form.validate_on_submit():
+        merchant = query_client(form.client_id.data.strip())
+        if merchant and merchant.check_client_secret(form.client_secret.data):
+            session["merchant_id"] = merchant.id
+            return redirect(url_for("bank.merchant_dashboard"))
+        flash("Those credentials do not match a merchant.", "error")
+    return render_template("bank/merchant_login.html", form=form)
+
+
+@bp.post("/merchant/logout")
+def merchant_logout():
+    if ConfirmForm().validate_on_submit():
+        session.pop("merchant_id", None)
+    return redirect(url_for("bank.merchant_login"))
+
+
+@bp.get("/merchant/")
+def merchant_dashboard():
+    merchant = db.session.get(Merchant, session.get("merchant_id") or 0)
+    if merchant is None:
+        return redirect(url_for("bank.merchant_login"))
+    payments = db.session.scalars(select(PaymentRequest).where(PaymentRequest.merchant_id == merchant.id)
+                                  .order_by(PaymentRequest.created_at.desc()).limit(30)).all()
+    events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.merchant_id == merchant.id)
+                                .order_by(WebhookEvent.created_at.desc()).limit(30)).all()
+    return render_template("bank/merchant.html", merchant=merchant, payments=payments, events=events,
+                           balance=ledger.balance_of(merchant.account), logout_form=ConfirmForm())

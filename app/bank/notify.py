@@ -1,0 +1,22 @@
+"""Tell the people and programs that a payment request changed: the bank app and the outbox worker."""
+from flask import current_app
+
+from ..common.realtime import emit_event
+
+BANK_NAMESPACE = "/bank"
+
+
+def customer_room(customer_id):
+    return f"customer:{customer_id}"
+
+
+def payment_request_changed(payment):
+    """The customer's open bank-app screens refresh; the worker delivers the webhook now, not later."""
+    emit_event("payment_request", {"id": payment.id, "status": payment.status, "amount": payment.amount,
+                                   "merchant": payment.merchant.name, "binding_code": payment.binding_code,
+                                   "expires_at": payment.to_api()["expires_at"],
+                                   "decline_reason": payment.decline_reason},
+               room=customer_room(payment.customer_id), namespace=BANK_NAMESPACE)
+    worker = current_app.extensions.get("bank_worker")
+    if worker is not None:
+        worker.wake()

@@ -1,0 +1,359 @@
+"""The bank's domain logic: customers, merchants and the life of a payment request.
+
+Functions take explicit arguments and need no request context. They raise
+`BankError` subclasses, which the API and the bank app translate into JSON
+errors or friendly messages.
+"""
+import hashlib
+import json
+import re
+import secrets
+import time
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..common.security import luhn_check_digit, luhn_valid, normalise_card_number
+from ..extensions import db
+from . import ledger
+from .models import (Account, Card, Customer, IdempotencyRecord, Merchant, PaymentRequest, WebhookEvent,
+                     isoformat, new_id, utcnow)
+
+FINAL_STATUSES = ("approved", "declined", "expired", "cancelled")
+DECLINE_REASONS = ("customer_declined", "insufficient_funds", "card_blocked")
+CARD_PREFIX = "400012"  # the bank's BIN: every Baobab card starts with it
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
+MAX_AMOUNT = 100_000_000  # R 1 000 000.00
+# A hash to compare against when a username is unknown, so both paths cost the same.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class BankError(Exception):
+    code = "bank_error"
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class InvalidField(BankError):
+    code = "invalid_field"
+
+
+class NotFound(BankError):
+    code = "not_found"
+
+
+class Conflict(BankError):
+    code = "conflict"
+
+
+class WrongPin(BankError):
+    code = "wrong_pin"
+
+
+# --- customers and merchants ------------------------------------------------
+
+def new_card_number():
+    body = CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(9))
+    return body + luhn_check_digit(body)
+
+
+def validate_new_customer(username, password, pin):
+    username = (username or "").strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidField("Choose a username of 3 to 40 letters, digits, dots, dashes or underscores.", "username")
+    if len(password or "") < 8:
+        raise InvalidField("Choose a password of at least 8 characters.", "password")
+    if not re.fullmatch(r"\d{4,6}", pin or ""):
+        raise InvalidField("The PIN must be 4 to 6 digits.", "pin")
+    if db.session.scalar(select(Customer.id).where(Customer.username == username)):
+        raise InvalidField("That username is taken; choose another.", "username")
+    return username
+
+
+def create_customer(username, password, pin, opening_balance, full_name=""):
+    """Open a customer: login, account, a Luhn-valid card and an opening deposit. Commits."""
+    username = validate_new_customer(username, password, pin)
+    if opening_balance < 0:
+        raise InvalidField("The opening balance cannot be negative.", "balance")
+    customer = Customer(username=username, full_name=full_name.strip() or username,
+                        password_hash=generate_password_hash(password), pin_hash=generate_password_hash(pin))
+    db.session.add(customer)
+    account = ledger.open_account("customer", f"{customer.full_name}'s cheque account", customer=customer)
+    card = Card(number=new_card_number(), customer=customer, account=account)
+    db.session.add(card)
+    if opening_balance:
+        ledger.post_transfer("opening_deposit", "Opening deposit",
+                             [(ledger.bank_capital_account(), -opening_balance), (account, opening_balance)])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise InvalidField("That username is taken; choose another.", "username") from None
+    return customer
+
+
+def authenticate_customer(username, password):
+    """The customer with these credentials, or None; both failures take the same time."""
+    customer = db.session.scalar(select(Customer).where(Customer.username == (username or "").strip().lower()))
+    if customer is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return customer if customer.check_password(password or "") else None
+
+
+def validate_callback_url(url):
+    parsed = urlparse(url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidField("callback_url must be an absolute http(s) URL.", "callback_url")
+    return url
+
+
+def create_merchant(name, callback_url):
+    """Register a merchant; returns (merchant, client_secret). The secret is shown once, stored hashed."""
+    if not (name or "").strip():
+        raise InvalidField("The merchant needs a name.", "name")
+    client_secret = secrets.token_urlsafe(32)
+    merchant = Merchant(name=name.strip(), client_id="mch_" + secrets.token_hex(8),
+                        client_secret_hash=generate_password_hash(client_secret),
+                        webhook_secret="whsec_" + secrets.token_hex(24),
+                        callback_url=validate_callback_url(callback_url),
+                        account=ledger.open_account("merchant", f"{name.strip()} settlement"))
+    db.session.add(merchant)
+    db.session.commit()
+    return merchant, client_secret
+
+
+def customer_card(customer):
+    return customer.cards[0] if customer.cards else None
+
+
+# --- payment requests ---------------------------------------------------------
+
+def _request_fingerprint(body):
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _validate_payment_body(body, merchant):
+    if not isinstance(body, dict):
+        raise InvalidField("The body must be a JSON object.", "body")
+    amount = body.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidField("amount must be a whole number of cents between 1 and 100000000.", "amount")
+    if body.get("currency") != "ZAR":
+        raise InvalidField("currency must be \"ZAR\": Baobab Bank pays in rand only.", "currency")
+    reference = body.get("merchant_reference")
+    if not isinstance(reference, str) or not 0 < len(reference) <= 100:
+        raise InvalidField("merchant_reference must be a string of 1 to 100 characters.", "merchant_reference")
+    description = body.get("description", "")
+    if not isinstance(description, str) or len(description) > 200:
+        raise InvalidField("description must be a string of at most 200 characters.", "description")
+    callback_url = body.get("callback_url") or merchant.callback_url
+    if not isinstance(callback_url, str):
+        raise InvalidField("callback_url must be a string.", "callback_url")
+    validate_callback_url(callback_url)
+    number = normalise_card_number(body.get("card_number") or "")
+    if not (12 <= len(number) <= 19 and luhn_valid(number)):
+        raise InvalidField("card_number is not a valid card number.", "card_number")
+    card = db.session.scalar(select(Card).where(Card.number == number))
+    if card is None:
+        raise InvalidField("card_number does not belong to a Baobab Bank card.", "card_number")
+    return card, callback_url
+
+
+def request_payment(merchant, idempotency_key, body, ttl_seconds):
+    """Create a pending payment request once per Idempotency-Key.
+
+    Returns (response_body, replayed). The same key with the same body answers
+    the first response again and creates nothing; with another body it is a Conflict.
+    """
+    if not idempotency_key or len(idempotency_key) > 255:
+        raise InvalidField("The Idempotency-Key header is required (at most 255 characters).", "Idempotency-Key")
+    fingerprint = _request_fingerprint(body)
+    replay = _replay(merchant, idempotency_key, fingerprint)
+    if replay is not None:
+        return replay, True
+    card, callback_url = _validate_payment_body(body, merchant)
+    now = utcnow()
+    payment = PaymentRequest(
+        merchant=merchant, card=card, customer_id=card.customer_id, amount=body["amount"],
+        currency="ZAR", merchant_reference=body["merchant_reference"], description=body.get("description", ""),
+        callback_url=callback_url, binding_code=f"{secrets.randbelow(10000):04d}",
+        expires_at=now + timedelta(seconds=ttl_seconds), created_at=now)
+    db.session.add(payment)
+    db.session.flush()
+    response = payment.to_api()
+    db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
+                                     payment_request_id=payment.id, response_body=json.dumps(response)))
+    if card.status != "active":
+        _finish(payment, "declined", "card_blocked", now)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key raced in from another thread: answer what it answered
+        db.session.rollback()
+        replay = _replay(merchant, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay, True
+    return response, False
+
+
+def _replay(merchant, key, fingerprint):
+    record = db.session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.merchant_id == merchant.id, IdempotencyRecord.key == key))
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise Conflict("This Idempotency-Key was already used with a different request body.")
+    return json.loads(record.response_body)
+
+
+def payment_request_for_merchant(merchant, request_id):
+    """The merchant's own request (others' are 'not found', not 'forbidden': no probing)."""
+    payment = db.session.get(PaymentRequest, request_id)
+    if payment is None or payment.merchant_id != merchant.id:
+        raise NotFound("No payment request with this id.")
+    expire_if_overdue(payment)
+    return payment
+
+
+def payment_request_for_customer(customer, request_id):
+    payment = db.session.get(PaymentRequest, request_id)
+    if payment is None or payment.customer_id != customer.id:
+        raise NotFound("No such payment request for you.")
+    expire_if_overdue(payment)
+    return payment
+
+
+def pending_requests_for(customer):
+    expire_overdue_payment_requests(customer_id=customer.id)
+    return db.session.scalars(select(PaymentRequest).where(
+        PaymentRequest.customer_id == customer.id, PaymentRequest.status == "pending")
+        .order_by(PaymentRequest.created_at.desc())).all()
+
+
+def recent_requests_for(customer, limit=10):
+    return db.session.scalars(select(PaymentRequest).where(
+        PaymentRequest.customer_id == customer.id, PaymentRequest.status != "pending")
+        .order_by(PaymentRequest.created_at.desc()).limit(limit)).all()
+
+
+def _claim(payment, new_status, now, reason=None):
+    """Move a pending request to `new_status` if, and only if, it is still pending and unexpired.
+
+    The conditional UPDATE is the race guard: of two concurrent approvals only
+    one sees rowcount 1. On SQLite it is also the statement that takes the write lock.
+    """
+    conditions = [PaymentRequest.id == payment.id, PaymentRequest.status == "pending"]
+    if new_status != "expired":
+        conditions.append(PaymentRequest.expires_at > now)
+    result = db.session.execute(
+        update(PaymentRequest).where(*conditions)
+        .values(status=new_status, decline_reason=reason, decided_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(payment)
+        expire_if_overdue(payment)
+        raise Conflict(f"This payment request is already {payment.status}.")
+    db.session.refresh(payment)
+
+
+def _finish(payment, status, reason, now):
+    """Set a final status on a request this transaction owns, and queue the merchant's webhook."""
+    payment.status, payment.decline_reason, payment.decided_at = status, reason, now
+    db.session.flush()
+    queue_webhook_event(payment)
+
+
+def approve_payment_request(customer, request_id, pin, now=None):
+    """The customer approves with their PIN: claim the request, then move the money, atomically."""
+    payment = payment_request_for_customer(customer, request_id)
+    if payment.status != "pending":
+        raise Conflict(f"This payment request is already {payment.status}.")
+    if not customer.check_pin(pin or ""):
+        raise WrongPin("That PIN is not right. Try again.")
+    now = now or utcnow()
+    _claim(payment, "approved", now)
+    # Lock the paying account: two requests against one balance must not both pass the check.
+    account = db.session.execute(select(Account).where(Account.id == payment.card.account_id)
+                                 .with_for_update()).scalar_one()
+    if payment.card.status != "active":
+        _finish(payment, "declined", "card_blocked", now)
+    elif ledger.balance_of(account) < payment.amount:
+        _finish(payment, "declined", "insufficient_funds", now)
+    else:
+        ledger.post_transfer("payment", f"{payment.merchant.name} · {payment.merchant_reference}",
+                             [(account, -payment.amount), (payment.merchant.account, payment.amount)],
+                             payment_request_id=payment.id)
+        queue_webhook_event(payment)
+    db.session.commit()
+    return payment
+
+
+def decline_payment_request(customer, request_id, now=None):
+    payment = payment_request_for_customer(customer, request_id)
+    now = now or utcnow()
+    _claim(payment, "declined", now, reason="customer_declined")
+    queue_webhook_event(payment)
+    db.session.commit()
+    return payment
+
+
+def cancel_payment_request(merchant, request_id, now=None):
+    payment = payment_request_for_merchant(merchant, request_id)
+    now = now or utcnow()
+    _claim(payment, "cancelled", now)
+    queue_webhook_event(payment)
+    db.session.commit()
+    return payment
+
+
+def expire_if_overdue(payment, now=None):
+    now = now or utcnow()
+    if payment.status == "pending" and payment.expires_at <= now:
+        expire_overdue_payment_requests(now, request_id=payment.id)
+        db.session.refresh(payment)
+
+
+def expire_overdue_payment_requests(now=None, customer_id=None, request_id=None):
+    """Expire every pending request past its deadline; returns the expired ones. Commits."""
+    now = now or utcnow()
+    query = select(PaymentRequest.id).where(PaymentRequest.status == "pending", PaymentRequest.expires_at <= now)
+    if customer_id is not None:
+        query = query.where(PaymentRequest.customer_id == customer_id)
+    if request_id is not None:
+        query = query.where(PaymentRequest.id == request_id)
+    expired = []
+    for pid in db.session.scalars(query).all():
+        payment = db.session.get(PaymentRequest, pid)
+        try:
+            _claim(payment, "expired", now)
+        except Conflict:
+            continue  # decided by someone else in the meantime
+        queue_webhook_event(payment)
+        db.session.commit()
+        expired.append(payment)
+    return expired
+
+
+# --- webhooks outbox ------------------------------------------------------------
+
+def queue_webhook_event(payment):
+    """Put the merchant's notification of a final status in the outbox, in the caller's transaction."""
+    event_id = new_id("evt")
+    body = json.dumps({"id": event_id, "type": f"payment_request.{payment.status}", "created": int(time.time()),
+                       "data": payment.to_api()}, separators=(",", ":"))
+    event = WebhookEvent(id=event_id, merchant_id=payment.merchant_id, payment_request_id=payment.id,
+                         type=f"payment_request.{payment.status}", url=payment.callback_url, body=body)
+    db.session.add(event)
+    return event
+
+
+def merchant_account_summary(merchant):
+    return {"name": merchant.name, "client_id": merchant.client_id, "balance": ledger.balance_of(merchant.account),
+            "created_at": isoformat(merchant.created_at)}

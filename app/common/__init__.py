@@ -1,0 +1,1 @@
+"""Plumbing shared by every server: no server logic lives here."""

@@ -1,0 +1,77 @@
+"""Errors as people and programs expect them: JSON on APIs, a friendly page elsewhere.
+
+Nothing a client sends may produce a stack trace: unexpected exceptions are
+logged and answered with a plain 500 in the right format.
+"""
+import logging
+
+from flask import jsonify, render_template, request
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .sessions import server_for_path
+
+log = logging.getLogger(__name__)
+
+# URL prefixes whose clients are programs, not people.
+API_PREFIXES = ("/bank/api/", "/bank/oauth/", "/shop/webhooks/", "/shop/api/", "/bank/app/api/")
+
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid_field", 429: "rate_limited", 500: "server_error", 502: "bad_gateway",
+               503: "unavailable"}
+
+
+class ApiError(Exception):
+    """An error an API view raises to answer `{"error": code, "message": message}`."""
+
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def json_error(status, code, message, headers=None):
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def wants_json():
+    return request.path.startswith(API_PREFIXES) or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def _error_page(status, title, message):
+    server = server_for_path(request.path) or "shop"
+    for template in (f"{server}/error.html", "shop/error.html"):
+        try:
+            return render_template(template, status=status, title=title, message=message), status
+        except TemplateNotFound:
+            continue
+    return f"<h1>{status} {title}</h1><p>{message}</p>", status
+
+
+def handle_http_exception(exc):
+    status = exc.code or 500
+    if wants_json():
+        return json_error(status, ERROR_CODES.get(status, "error"), exc.description)
+    return _error_page(status, exc.name, exc.description)
+
+
+def handle_api_error(exc):
+    return json_error(exc.status, exc.code, exc.message, exc.headers)
+
+
+def handle_unexpected(exc):
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_exception(InternalServerError(
+        "Something went wrong on our side. Nothing was lost; please try again."))
+
+
+def register_error_handlers(app):
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,49 @@
+"""The shop's forms (Flask-WTF: every POST carries a CSRF token)."""
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
+
+from .catalogue import DELIVERY_METHODS, PROVINCES
+
+
+class QuantityForm(FlaskForm):
+    quantity = IntegerField("Quantity", default=1, validators=[
+        NumberRange(min=0, max=10, message="You can order 0 to 10 of each product.")])
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (remove, cancel): just the CSRF token."""
+
+
+class ConfirmOrderForm(FlaskForm):
+    email = EmailField("Email for the receipt", validators=[
+        DataRequired(message="Enter your email address for the receipt."),
+        Email(message="That does not look like an email address.", check_deliverability=False),
+        Length(max=254)])
+
+
+class DeliveryForm(FlaskForm):
+    method = RadioField("Delivery", choices=[SelectChoice(key, label) for key, (label, _, _) in DELIVERY_METHODS.items()],
+                        validators=[DataRequired(message="Choose how you want your order delivered.")])
+
+
+class AddressForm(FlaskForm):
+    full_name = StringField("Full name", validators=[DataRequired(message="Enter the name of the person receiving the parcel."), Length(max=100)])
+    phone = StringField("Mobile number", validators=[
+        DataRequired(message="Enter a mobile number for the courier."),
+        Regexp(r"^(\+27|0)[1-9]\d{8}$", message="Enter a South African number such as 082 123 4567 or +27 82 123 4567.")],
+        filters=[lambda v: v.replace(" ", "") if v else v])
+    street = StringField("Street address", validators=[DataRequired(message="Enter the street address."), Length(min=3, max=120)])
+    suburb = StringField("Suburb", validators=[Optional(), Length(max=80)])
+    city = StringField("City or town", validators=[DataRequired(message="Enter the city or town."), Length(max=80)])
+    province = SelectField("Province", choices=[SelectChoice("", "Choose a province")] + [SelectChoice(p) for p in PROVINCES],
+                           validators=[DataRequired(message="Choose a province.")])
+    postal_code = StringField("Postal code", validators=[
+        DataRequired(message="Enter the postal code."),
+        Regexp(r"^\d{4}$", message="A South African postal code has 4 digits, such as 8001.")])
+
+
+class PayForm(FlaskForm):
+    card_number = StringField("Card number", validators=[
+        DataRequired(message="Enter the card number shown in your banking app."), Length(max=30)])
+    payment_token = HiddenField(validators=[DataRequired(), Length(max=64)])

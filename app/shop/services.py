@@ -1,0 +1,286 @@
+"""The shop's domain logic: cart, orders and payments, with no request context.
+
+The cart is a plain dict {slug: quantity} (kept in the shop session by the
+views); totals are always computed here from the products table.
+"""
+import json
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..common.security import luhn_valid, normalise_card_number
+from ..extensions import db
+from .bank_client import BankRejected, BankUnavailable
+from .catalogue import DELIVERY_METHODS, PRODUCTS
+from .models import Order, OrderLine, PaymentAttempt, Product, ReceivedWebhook
+
+MAX_QUANTITY = 10
+FINAL_PAYMENT_STATUSES = ("approved", "declined", "expired", "cancelled")
+ORDER_STATUS_FOR_PAYMENT = {"pending": "payment_pending", "approved": "paid", "declined": "payment_failed",
+                            "expired": "payment_failed", "cancelled": "cancelled"}
+STATUS_MESSAGES = {
+    "requesting": "Asking the bank…",
+    "pending": "Approve the payment in your banking app.",
+    "approved": "Payment approved. Thank you! Your order is on its way.",
+    "declined": "The payment was declined.",
+    "expired": "The approval time ran out before the payment was approved.",
+    "cancelled": "You cancelled this payment. Nothing was charged.",
+    "error": "We could not reach the bank. Nothing was charged; please try again.",
+}
+DECLINE_MESSAGES = {"customer_declined": "You declined it in your banking app.",
+                    "insufficient_funds": "The account does not have enough money.",
+                    "card_blocked": "The card is blocked."}
+
+
+class ShopError(Exception):
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+# --- catalogue and cart ------------------------------------------------------
+
+def seed_products():
+    """Load the catalogue: insert new products, update changed ones (idempotent)."""
+    for slug, name, price, description in PRODUCTS:
+        product = db.session.scalar(select(Product).where(Product.slug == slug))
+        if product is None:
+            db.session.add(Product(slug=slug, name=name, price=price, description=description))
+        else:
+            product.name, product.price, product.description = name, price, description
+    db.session.commit()
+
+
+def list_products():
+    return db.session.scalars(select(Product).order_by(Product.id)).all()
+
+
+def get_product(slug):
+    return db.session.scalar(select(Product).where(Product.slug == slug))
+
+
+def set_cart_quantity(cart, slug, quantity):
+    """Return a new cart with `slug` at `quantity` (0 removes it)."""
+    if get_product(slug) is None:
+        raise ShopError("That product does not exist.")
+    if not 0 <= quantity <= MAX_QUANTITY:
+        raise ShopError(f"You can order 1 to {MAX_QUANTITY} of each product.")
+    cart = dict(cart)
+    if quantity:
+        cart[slug] = quantity
+    else:
+        cart.pop(slug, None)
+    return cart
+
+
+def add_to_cart(cart, slug, quantity=1):
+    return set_cart_quantity(cart, slug, min(MAX_QUANTITY, int(cart.get(slug, 0)) + quantity))
+
+
+def cart_summary(cart, delivery_method=None):
+    """Lines, subtotal, delivery fee and total for a cart, priced from the database."""
+    products = {p.slug: p for p in db.session.scalars(select(Product).where(Product.slug.in_(list(cart)))).all()}
+    lines = [{"product": products[slug], "quantity": int(qty), "line_total": products[slug].price * int(qty)}
+             for slug, qty in cart.items() if slug in products]
+    subtotal = sum(line["line_total"] for line in lines)
+    fee = DELIVERY_METHODS[delivery_method][2] if delivery_method in DELIVERY_METHODS else 0
+    return {"lines": lines, "count": sum(line["quantity"] for line in lines), "subtotal": subtotal,
+            "delivery_fee": fee, "total": subtotal + fee}
+
+
+# --- orders and payments --------------------------------------------------------
+
+def place_order(shopper_id, checkout_token, email, cart, delivery_method, address):
+    """Create the order for a checkout once: a second submit of the same checkout returns the same order."""
+    existing = order_by_checkout_token(shopper_id, checkout_token)
+    if existing:
+        return existing
+    summary = cart_summary(cart, delivery_method)
+    if not summary["lines"]:
+        raise ShopError("Your cart is empty.")
+    if delivery_method not in DELIVERY_METHODS:
+        raise ShopError("Choose a delivery method.")
+    order = Order(shopper_id=shopper_id, checkout_token=checkout_token, email=email,
+                  delivery_method=delivery_method, delivery_fee=summary["delivery_fee"],
+                  address_json=json.dumps(address), subtotal=summary["subtotal"], total=summary["total"])
+    for line in summary["lines"]:
+        order.lines.append(OrderLine(product_slug=line["product"].slug, name=line["product"].name,
+                                     unit_price=line["product"].price, quantity=line["quantity"]))
+    db.session.add(order)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same checkout submitted twice at once
+        db.session.rollback()
+        return order_by_checkout_token(shopper_id, checkout_token)
+    return order
+
+
+def order_by_checkout_token(shopper_id, token):
+    return db.session.scalar(select(Order).where(Order.checkout_token == token, Order.shopper_id == shopper_id))
+
+
+def order_for_shopper(shopper_id, order_id):
+    order = db.session.get(Order, order_id)
+    return order if order is not None and order.shopper_id == shopper_id else None
+
+
+def orders_for_shopper(shopper_id):
+    return db.session.scalars(select(Order).where(Order.shopper_id == shopper_id)
+                              .order_by(Order.created_at.desc())).all()
+
+
+def validate_card_number(text):
+    number = normalise_card_number(text)
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        raise ShopError("Enter the card number shown in your banking app (12 to 19 digits).", "card_number")
+    if not luhn_valid(number):
+        raise ShopError("That card number has a typo: its check digit does not match.", "card_number")
+    return number
+
+
+def can_pay(order):
+    payment = order.payment
+    return order.status != "paid" and order.status != "cancelled" and (
+        payment is None or payment.status in ("declined", "expired", "error"))
+
+
+def request_payment(order, card_number, idempotency_key, bank, callback_url):
+    """Ask the bank to have the card holder approve this order, once per idempotency key.
+
+    A double click sends the same key, so the bank creates one request. If the
+    bank cannot be reached, the attempt is kept as "error" and a retry reuses
+    its key: had the bank created the request after all, it answers with it.
+    """
+    number = validate_card_number(card_number)
+    attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key))
+    if attempt is not None and attempt.order_id != order.id:
+        raise ShopError("This payment form belongs to another order.")
+    if attempt is not None and attempt.status not in ("error",):
+        return attempt  # already sent: a double submit changes nothing
+    if attempt is None:
+        if not can_pay(order):
+            raise ShopError("This order cannot be paid now.")
+        errored = order.payment if order.payment and order.payment.status == "error" else None
+        if errored is not None:
+            attempt = errored  # retry the unknown outcome with its own key
+        else:
+            attempt = PaymentAttempt(order=order, idempotency_key=idempotency_key, card_last4=number[-4:])
+            db.session.add(attempt)
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                return db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key))
+    attempt.card_last4 = number[-4:]
+    body = {"amount": order.total, "currency": "ZAR", "card_number": number, "merchant_reference": order.reference,
+            "description": f"Veldt Market order {order.id}", "callback_url": callback_url}
+    try:
+        bank_answer = bank.create_payment_request(body, attempt.idempotency_key)
+    except BankUnavailable as exc:
+        attempt.status, attempt.error = "error", str(exc)[:300]
+        order.status = "awaiting_payment"
+        db.session.commit()
+        return attempt
+    except BankRejected as exc:
+        if exc.status == 409 and attempt.status == "error":
+            # The key was used with another card: start afresh with a new key.
+            attempt.idempotency_key = new_payment_token()
+            db.session.commit()
+            return request_payment(order, card_number, attempt.idempotency_key, bank, callback_url)
+        db.session.delete(attempt)
+        db.session.commit()
+        raise ShopError(exc.message if exc.status == 422 else f"The bank refused: {exc.message}",
+                        "card_number") from None
+    apply_payment_update(bank_answer, attempt=attempt)
+    return attempt
+
+
+def new_payment_token():
+    return secrets.token_urlsafe(24)
+
+
+def apply_payment_update(payment_request, attempt=None):
+    """Bring an attempt and its order in line with the bank's view of a payment request.
+
+    Used for the first answer, for webhooks and for polling alike. A final
+    status never changes again, so out-of-order or repeated news is harmless.
+    Returns the order if anything changed, else None. Commits.
+    """
+    if attempt is None:
+        attempt = db.session.scalar(select(PaymentAttempt).where(
+            PaymentAttempt.bank_payment_request_id == payment_request.get("id")))
+        if attempt is None:
+            return None
+    status = payment_request.get("status")
+    if status not in ORDER_STATUS_FOR_PAYMENT or attempt.status in FINAL_PAYMENT_STATUSES:
+        return None
+    changed = attempt.status != status or attempt.bank_payment_request_id is None
+    attempt.bank_payment_request_id = payment_request["id"]
+    attempt.status = status
+    attempt.error = None
+    attempt.binding_code = payment_request.get("binding_code")
+    attempt.expires_at = payment_request.get("expires_at")
+    attempt.decline_reason = payment_request.get("decline_reason")
+    order = attempt.order
+    if attempt is order.payment and order.status not in ("paid", "cancelled"):
+        order.status = ORDER_STATUS_FOR_PAYMENT[status]
+    db.session.commit()
+    return order if changed else None
+
+
+def record_webhook_event(event_id, event_type):
+    """Remember an event id; False if it was seen before (in this transaction's caller)."""
+    if db.session.scalar(select(ReceivedWebhook.id).where(ReceivedWebhook.event_id == event_id)):
+        return False
+    db.session.add(ReceivedWebhook(event_id=event_id, type=event_type))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def refresh_payment_from_bank(order, bank):
+    """Ask the bank about a pending attempt (the polling fallback); returns the order if it changed."""
+    attempt = order.payment
+    if attempt is None or attempt.status != "pending" or not attempt.bank_payment_request_id:
+        return None
+    try:
+        return apply_payment_update(bank.get_payment_request(attempt.bank_payment_request_id), attempt=attempt)
+    except (BankUnavailable, BankRejected):
+        return None  # keep showing what we know; the webhook will still come
+
+
+def cancel_payment(order, bank):
+    """The shopper cancels while waiting: the bank cancels the request, then the order follows."""
+    attempt = order.payment
+    if attempt is None or attempt.status != "pending":
+        raise ShopError("There is no payment waiting to be cancelled.")
+    try:
+        answer = bank.cancel_payment_request(attempt.bank_payment_request_id)
+    except BankRejected as exc:
+        if exc.status == 409:  # decided meanwhile: show what the bank decided
+            refresh_payment_from_bank(order, bank)
+            raise ShopError("Too late to cancel: the bank already decided this payment.") from None
+        raise ShopError(exc.message) from None
+    except BankUnavailable as exc:
+        raise ShopError(f"{exc} Try again in a moment.") from None
+    apply_payment_update(answer, attempt=attempt)
+    return order
+
+
+def order_status_payload(order):
+    """The `order_status` event, as the contract in DESIGN.md §4 describes it."""
+    payment = order.payment
+    payment_status = payment.status if payment else None
+    message = STATUS_MESSAGES.get(payment_status, "Pay for your order to complete it.")
+    if payment_status == "declined" and payment.decline_reason in DECLINE_MESSAGES:
+        message = f"{message} {DECLINE_MESSAGES[payment.decline_reason]}"
+    return {"order_id": order.id, "status": order.status, "message": message,
+            "payment": {"status": payment_status, "binding_code": payment.binding_code if payment else None,
+                        "expires_at": payment.expires_at if payment else None,
+                        "decline_reason": payment.decline_reason if payment else None,
+                        "card_last4": payment.card_last4 if payment else None},
+            "can_pay": can_pay(order)}

@@ -1,0 +1,81 @@
+// The order page's live status: Socket.IO first, polling the shop while the socket is down.
+// The server decides which orders this browser hears about (its shop session); we only filter by id.
+
+const POLL_MS = 3000;
+const FINAL_LABELS = { approved: "Approved", declined: "Declined", expired: "Expired", cancelled: "Cancelled" };
+
+export function renderStatus(root, status) {
+  const payment = status.payment || {};
+  const state = payment.status;
+  const waiting = state === "pending";
+  root.querySelector("[data-message]").textContent = status.message;
+  root.querySelector("[data-waiting]").hidden = !waiting;
+  root.querySelector("[data-retry]").hidden = !status.can_pay;
+  root.dataset.status = status.status;
+  root.dataset.paymentStatus = state || "";
+
+  const steps = root.querySelectorAll("[data-stepper] li");
+  const [, waitStep, finalStep] = steps;
+  waitStep.className = state ? (waiting || state === "requesting" ? "current" : "done") : "current";
+  const finalState = FINAL_LABELS[state] ? state : null;
+  finalStep.className = finalState ? `done ${finalState === "approved" ? "ok" : "bad"}` : "";
+  finalStep.querySelector("[data-final-label]").textContent = finalState ? FINAL_LABELS[finalState] : "Approved";
+
+  if (payment.binding_code) root.querySelector("[data-binding-code]").textContent = payment.binding_code;
+  const countdown = root.querySelector("[data-countdown]");
+  countdown.dataset.expiresAt = payment.expires_at || "";
+}
+
+export function tickCountdown(root) {
+  const el = root.querySelector("[data-countdown]");
+  const expiresAt = Date.parse(el.dataset.expiresAt || "");
+  if (Number.isNaN(expiresAt)) return;
+  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+}
+
+export function startOrderStatus(root, initialStatus) {
+  const orderId = Number(root.dataset.orderId);
+  const banner = document.querySelector("[data-connection]");
+  let pollTimer = null;
+
+  renderStatus(root, initialStatus);
+  tickCountdown(root);
+  setInterval(() => tickCountdown(root), 1000);
+
+  async function fetchStatus() {
+    try {
+      const response = await fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" } });
+      if (response.ok) renderStatus(root, await response.json());
+    } catch (err) {
+      // offline for a moment: the next poll tries again
+    }
+  }
+
+  function startPolling() {
+    if (banner) banner.hidden = false;
+    if (!pollTimer) pollTimer = setInterval(fetchStatus, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (banner) banner.hidden = true;
+    clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  if (typeof io !== "function") {
+    startPolling();
+    return;
+  }
+  const socket = io("/shop");
+  window.paylabShopSocket = socket; // for the curious (and the browser tests)
+  socket.on("connect", () => {
+    stopPolling();
+    fetchStatus(); // catch up on anything missed while disconnected
+  });
+  socket.on("disconnect", startPolling);
+  socket.on("connect_error", startPolling);
+  socket.on("order_status", (status) => {
+    if (status.order_id === orderId) renderStatus(root, status);
+  });
+}

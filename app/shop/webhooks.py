@@ -1,0 +1,41 @@
+"""The shop's receiver for the bank's webhooks, exactly as the contract says.
+
+Verify the signature over the raw body *before* parsing it, refuse stale
+timestamps, acknowledge and ignore an event id seen before.
+"""
+import json
+
+from flask import current_app, jsonify, request
+
+from ..common.errors import ApiError
+from ..common.security import SignatureError, verify_webhook_signature
+from ..extensions import csrf, db
+from . import bp, services
+from .events import announce_order_status
+
+
+@bp.post("/webhooks/bank")
+@csrf.exempt
+def receive_bank_webhook():
+    raw = request.get_data(cache=False)
+    secret = current_app.config.get("BANK_WEBHOOK_SECRET")
+    if not secret:
+        raise ApiError(503, "not_configured", "The shop has no webhook secret yet; run `flask seed`.")
+    try:
+        verify_webhook_signature(secret, request.headers.get("Bank-Signature"), raw,
+                                 tolerance=current_app.config["WEBHOOK_TOLERANCE_SECONDS"])
+    except SignatureError as exc:
+        raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}.") from None
+    try:
+        event = json.loads(raw)
+        event_id, event_type, payment = event["id"], event["type"], event["data"]
+        assert isinstance(payment, dict) and isinstance(event_id, str)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise ApiError(400, "invalid_event", "The event is not the documented JSON shape.") from None
+    if not services.record_webhook_event(event_id, event_type):
+        return jsonify(received=True, duplicate=True)
+    order = services.apply_payment_update(payment)
+    db.session.commit()  # the event id is remembered even when it changed nothing
+    if order is not None:
+        announce_order_status(order)
+    return jsonify(received=True)

@@ -1,0 +1,84 @@
+"""Configuration classes, read from the environment (and `.env`).
+
+Anything not set falls back to an embedded default that needs no service:
+SQLite files and generated secrets in the git-ignored `instance/` folder
+(filled in by `app.instance.apply_embedded_defaults`).
+"""
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+
+def _env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+class Config:
+    # Secrets: None means "generate once into instance/ and reuse".
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+
+    PORT = _env_int("PORT", 8000)
+    HOST = os.environ.get("HOST", "0.0.0.0")
+    # What a browser types; drives every absolute link.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://localhost:{PORT}").rstrip("/")
+    # Where one server reaches another; defaults to the address we listen on.
+    INTERNAL_URL = os.environ.get("INTERNAL_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+    # Which servers this process runs: "shop,bank" by default, "bank" to deploy the bank alone.
+    SERVERS = os.environ.get("SERVERS", "shop,bank")
+
+    # Databases: None means SQLite in instance/.  One database per server.
+    DATABASE_URL = os.environ.get("DATABASE_URL")
+    SHOP_DATABASE_URL = os.environ.get("SHOP_DATABASE_URL")
+    BANK_DATABASE_URL = os.environ.get("BANK_DATABASE_URL")
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Socket.IO: in-process by default; a Redis URL for more than one process.
+    SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE")
+
+    # Outgoing HTTP (every cross-server call): never wait forever.
+    HTTP_CONNECT_TIMEOUT = _env_float("HTTP_CONNECT_TIMEOUT", 3.0)
+    HTTP_READ_TIMEOUT = _env_float("HTTP_READ_TIMEOUT", 10.0)
+
+    # Bank
+    PAYMENT_TTL_SECONDS = _env_int("PAYMENT_TTL_SECONDS", 120)
+    BANK_TOKEN_TTL_SECONDS = _env_int("BANK_TOKEN_TTL_SECONDS", 3600)
+    # Webhook retries: base * 2**n seconds; 15 attempts reach about 23 hours.
+    WEBHOOK_RETRY_BASE_SECONDS = _env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+    WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 15)
+    WEBHOOK_TIMEOUT_SECONDS = _env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+    # How often the bank's worker wakes up on its own to expire and redeliver.
+    BANK_WORKER_INTERVAL_SECONDS = _env_float("BANK_WORKER_INTERVAL_SECONDS", 1.0)
+    BACKGROUND_WORKERS = os.environ.get("BACKGROUND_WORKERS", "1") not in ("0", "false", "no")
+    DEMO_STARTING_BALANCE_CENTS = _env_int("DEMO_STARTING_BALANCE_CENTS", 500000)
+
+    # Shop as a merchant of the bank.  None means "read instance/shop-merchant.json",
+    # which `flask seed` writes when it registers the shop with the bank.
+    BANK_API_URL = os.environ.get("BANK_API_URL")
+    BANK_CLIENT_ID = os.environ.get("BANK_CLIENT_ID")
+    BANK_CLIENT_SECRET = os.environ.get("BANK_CLIENT_SECRET")
+    BANK_WEBHOOK_SECRET = os.environ.get("BANK_WEBHOOK_SECRET")
+    SHOP_WEBHOOK_URL = os.environ.get("SHOP_WEBHOOK_URL")
+    WEBHOOK_TOLERANCE_SECONDS = _env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
+
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    BACKGROUND_WORKERS = False
+    WEBHOOK_RETRY_BASE_SECONDS = 0.2
+    BANK_WORKER_INTERVAL_SECONDS = 0.1
+    HTTP_READ_TIMEOUT = 5.0
+    SOCKETIO_MESSAGE_QUEUE = None
+    DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = None
+    BANK_API_URL = SHOP_WEBHOOK_URL = None
+    BANK_CLIENT_ID = BANK_CLIENT_SECRET = BANK_WEBHOOK_SECRET = None

@@ -1,0 +1,197 @@
+"""Helpers for driving PayLab over real HTTP: a live server, and a shopper and a bank customer."""
+import re
+import socket
+import threading
+import time
+
+import requests
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from app import create_app, start_background_workers
+from app.cli import seed_bank_and_shop
+from config import TestConfig
+
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+TOKEN_PATTERN = re.compile(r'name="payment_token" type="hidden" value="([^"]+)"')
+
+
+def make_app(instance_path, **overrides):
+    """A migrated, seeded app with its own instance folder (SQLite files and keys)."""
+    config = type("Config", (TestConfig,), overrides)
+    app = create_app(config, instance_path=str(instance_path))
+    with app.app_context():
+        upgrade()
+        seed_bank_and_shop(app)
+    return app
+
+
+class LiveServer:
+    """The real app on a free port in a background thread, with WebSockets and its workers."""
+
+    def __init__(self, instance_path, **overrides):
+        self._app_holder = {}
+        self.server = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://localhost:{self.port}"
+        settings = {"PUBLIC_URL": self.url, "INTERNAL_URL": f"http://127.0.0.1:{self.port}", "PORT": self.port,
+                    "BACKGROUND_WORKERS": True}
+        settings.update(overrides)
+        self.app = make_app(instance_path, **settings)
+        self._app_holder["app"] = self.app
+        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
+
+    def _dispatch(self, environ, start_response):
+        return self._app_holder["app"](environ, start_response)
+
+    def start(self):
+        self.thread.start()
+        start_background_workers(self.app)
+        return self
+
+    def stop(self):
+        self.app.extensions["bank_worker"].stop()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout=10.0, interval=0.05, message="condition"):
+    """Poll until `condition()` is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def csrf_token(html):
+    match = CSRF_PATTERN.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class Shopper:
+    """A laptop browser, minus the browser: walks the shop's pages with a cookie jar."""
+
+    def __init__(self, base_url):
+        self.base = base_url
+        self.http = requests.Session()
+
+    def get(self, path, **kwargs):
+        return self.http.get(self.base + path, timeout=10, **kwargs)
+
+    def post_form(self, path, data, page=None):
+        """POST a form the way a browser would: with the CSRF token of the page it came from."""
+        html = self.get(page or path).text
+        return self.http.post(self.base + path, data={"csrf_token": csrf_token(html), **data}, timeout=15)
+
+    def fill_cart(self, slug="headlamp", quantity=1):
+        response = self.post_form(f"/shop/cart/add/{slug}", {"quantity": quantity}, page="/shop/")
+        assert response.status_code == 200
+
+    def checkout(self, card_number, email="learner@example.co.za", delivery="standard"):
+        """Cart → confirm → delivery → address → review → Pay now. Returns (order_id, response)."""
+        self.post_form("/shop/checkout/", {"email": email})
+        self.post_form("/shop/checkout/delivery", {"method": delivery})
+        self.post_form("/shop/checkout/address", {
+            "full_name": "Lerato Dlamini", "phone": "082 123 4567", "street": "12 Long Street",
+            "suburb": "City Centre", "city": "Cape Town", "province": "Western Cape", "postal_code": "8001"})
+        review = self.get("/shop/checkout/review").text
+        token = TOKEN_PATTERN.search(review).group(1)
+        response = self.http.post(self.base + "/shop/checkout/pay", timeout=15, data={
+            "csrf_token": csrf_token(review), "payment_token": token, "card_number": card_number})
+        match = re.search(r"/shop/orders/(\d+)$", response.url)
+        assert match, f"Pay now did not lead to an order page: {response.status_code} {response.url}"
+        return int(match.group(1)), response
+
+    def order_status(self, order_id):
+        return self.get(f"/shop/api/orders/{order_id}/status").json()
+
+
+class BankCustomer:
+    """The phone's bank app, minus the browser."""
+
+    def __init__(self, base_url, username, password):
+        self.base = base_url
+        self.http = requests.Session()
+        page = self.http.get(base_url + "/bank/app/login", timeout=10).text
+        response = self.http.post(base_url + "/bank/app/login", timeout=10, data={
+            "csrf_token": csrf_token(page), "username": username, "password": password})
+        assert response.url.endswith("/bank/app/"), "bank login failed"
+
+    def pending(self):
+        return self.http.get(self.base + "/bank/app/api/approvals", timeout=10).json()["approvals"]
+
+    def decide(self, request_id, action, pin=None):
+        page = self.http.get(f"{self.base}/bank/app/", timeout=10).text  # its sign-out form has the token
+        data = {"csrf_token": csrf_token(page)}
+        if pin is not None:
+            data["pin"] = pin
+        return self.http.post(f"{self.base}/bank/app/approvals/{request_id}/{action}", data=data, timeout=15)
+
+
+class SwitchableProxy:
+    """A TCP forwarder whose port can be switched off: "the shop is down" means connection refused."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.port = free_port()
+        self._listener = None
+        self._connections = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def down(self):
+        if self._listener:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

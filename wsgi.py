@@ -1,0 +1,15 @@
+"""The entry point: `app` for WSGI servers, and `python wsgi.py` for the Socket.IO dev server."""
+from app import create_app, start_background_workers
+
+app = create_app()
+
+if __name__ == "__main__":
+    start_background_workers(app)
+    config = app.config
+    print(f"\n  PayLab is running.\n"
+          f"    Shop:      {config['PUBLIC_URL']}/shop/\n"
+          f"    Bank app:  {config['PUBLIC_URL']}/bank/app/   (demo: thandi / paylab-demo, PIN 1234)\n"
+          f"    Merchant:  {config['PUBLIC_URL']}/bank/merchant/\n"
+          f"    Bank API:  {config['PUBLIC_URL']}/bank/api/openapi.json\n", flush=True)
+    app.extensions["socketio"].run(app, host=config["HOST"], port=config["PORT"], allow_unsafe_werkzeug=True,
+                                   use_reloader=False)

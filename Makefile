@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask --app wsgi
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup test-setup db clean help
+.PHONY: run test setup test-setup db clean help screenshots
 
 help:
 	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT)"
@@ -39,6 +39,9 @@ test-setup: setup $(VENV)/.test-installed
 
 test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+screenshots: test-setup
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/browser -q
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

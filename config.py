@@ -66,6 +66,7 @@ class Config:
     SHOP_WEBHOOK_URL = os.environ.get("SHOP_WEBHOOK_URL")
     WEBHOOK_TOLERANCE_SECONDS = _env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
 
+    MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True

@@ -1,4 +1,5 @@
 """Helpers for driving PayLab over real HTTP: a live server, and a shopper and a bank customer."""
+import logging
 import re
 import socket
 import threading
@@ -11,6 +12,8 @@ from werkzeug.serving import make_server
 from app import create_app, start_background_workers
 from app.cli import seed_bank_and_shop
 from config import TestConfig
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the test output
 
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 TOKEN_PATTERN = re.compile(r'name="payment_token" type="hidden" value="([^"]+)"')

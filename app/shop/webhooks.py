@@ -29,7 +29,7 @@ def receive_bank_webhook():
     try:
         event = json.loads(raw)
         event_id, event_type, payment = event["id"], event["type"], event["data"]
-        assert isinstance(payment, dict) and isinstance(event_id, str)
+        assert isinstance(payment, dict) and isinstance(event_id, str) and isinstance(payment.get("id"), str)
     except (ValueError, KeyError, TypeError, AssertionError):
         raise ApiError(400, "invalid_event", "The event is not the documented JSON shape.") from None
     if not services.record_webhook_event(event_id, event_type):

@@ -155,3 +155,37 @@ def test_shop_down_during_approval_is_completed_by_webhook_retry(live, customer_
     finally:
         live.app.config["SHOP_WEBHOOK_URL"] = original
         proxy.down()
+
+
+def test_a_restart_does_not_lose_a_pending_webhook(tmp_path):
+    """The outbox lives in the database: a bank that restarts still delivers what it owed."""
+    from ..conftest import new_customer
+    from ..support import LiveServer
+
+    instance = tmp_path / "instance"
+    first = LiveServer(instance).start()
+    proxy = SwitchableProxy(first.port)  # down: the shop cannot be reached
+    first.app.config["SHOP_WEBHOOK_URL"] = f"{proxy.url}/shop/webhooks/bank"
+    username, password, pin, card = new_customer(first.app)
+    shopper = Shopper(first.url)
+    shopper.fill_cart("braai-tongs")
+    order_id, _ = shopper.checkout(card)
+    phone = BankCustomer(first.url, username, password)
+    [approval] = phone.pending()
+    phone.decide(approval["id"], "approve", pin=pin)
+
+    def attempted():
+        event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.payment_request_id == approval["id"]))
+        return event is not None and event.attempt_count >= 1
+    wait_for(lambda: _db(first, attempted), message="a failed delivery before the restart")
+    first.stop()  # the bank goes away with the event undelivered
+
+    second = LiveServer(instance).start()  # same databases, new process state
+    try:
+        proxy.target_port = second.port
+        proxy.up()
+        wait_for(lambda: _order_status(second, order_id) == "paid", timeout=20,
+                 message="the restarted bank delivers the stored event")
+    finally:
+        proxy.down()
+        second.stop()

@@ -1,20 +1,38 @@
 """Fixtures shared by every layer: `app`, `client` and `runner` (no server), and `live` (a real one)."""
 import itertools
+import shutil
 
 import pytest
 
 from app.bank import services as bank_services
 from app.extensions import db
 
-from .support import LiveServer, make_app
+from .support import FreshContextClient, LiveServer, make_app
 
 _usernames = itertools.count(1)
 
 
+@pytest.fixture(scope="session")
+def seeded_instance(tmp_path_factory):
+    """An instance folder migrated and seeded once per run (seeding hashes passwords: about 0.4 s)."""
+    path = tmp_path_factory.mktemp("seeded-template") / "instance"
+    template = make_app(path)
+    with template.app_context():
+        for engine in db.engines.values():
+            engine.dispose()  # close the SQLite files (folding the WAL in) before they are copied
+    return path
+
+
 @pytest.fixture
-def app(tmp_path):
-    """A migrated and seeded app on temporary SQLite files; no server, no background worker."""
-    app = make_app(tmp_path / "instance")
+def app(tmp_path, seeded_instance):
+    """A migrated, seeded app on its own SQLite files, app context pushed; no server, no worker.
+
+    Each test gets a fresh copy of the seeded template. The pushed context is shared by
+    test-client requests, so a test that talks to two servers should use one context per request.
+    """
+    instance = tmp_path / "instance"
+    shutil.copytree(seeded_instance, instance)
+    app = make_app(instance)  # migrations are at head and the seed finds everything: no-ops
     with app.app_context():
         yield app
         db.session.remove()
@@ -22,7 +40,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return FreshContextClient(app, app.test_client())
 
 
 @pytest.fixture

@@ -58,6 +58,16 @@ class LiveServer:
         self.server.server_close()
 
 
+def in_app_db(live, fn):
+    """Run `fn` against the live server's databases, in a context of its own."""
+    from app.extensions import db
+    with live.app.app_context():
+        try:
+            return fn()
+        finally:
+            db.session.remove()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -198,3 +208,25 @@ class SwitchableProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class FreshContextClient:
+    """The test client, but each request in its own app context, as in a real server.
+
+    The `app` fixture keeps an app context pushed, and Flask would reuse it for test
+    requests, so `g` (where Flask-WTF caches the CSRF token) would leak from one
+    request, and one server's session, into the next.
+    """
+
+    def __init__(self, app, client):
+        self._app, self._client = app, client
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if name not in ("get", "post", "put", "delete", "open"):
+            return attr
+
+        def call(*args, **kwargs):
+            with self._app.app_context():
+                return attr(*args, **kwargs)
+        return call

@@ -41,7 +41,10 @@ def issue_token():
 @csrf.exempt
 def create_payment_request():
     merchant = _authenticated_merchant()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON is malformed JSON, not a server error
+        body = None
     if body is None:
         raise ApiError(400, "invalid_json", "The body must be JSON (Content-Type: application/json).")
     try:

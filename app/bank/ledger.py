@@ -21,10 +21,11 @@ def post_transfer(kind, description, legs, payment_request_id=None):
     """Record a transfer whose legs [(account, amount_cents), ...] sum to zero."""
     if len(legs) < 2 or sum(amount for _, amount in legs) != 0 or any(a == 0 for _, a in legs):
         raise UnbalancedTransfer(f"legs must be non-zero and sum to zero: {legs!r}")
+    legs = [(account.id, amount) for account, amount in legs]  # load ids before anything is pending
     transfer = Transfer(kind=kind, description=description, payment_request_id=payment_request_id)
     db.session.add(transfer)
-    for account, amount in legs:
-        db.session.add(LedgerEntry(transfer=transfer, account_id=account.id, amount=amount))
+    for account_id, amount in legs:
+        db.session.add(LedgerEntry(transfer=transfer, account_id=account_id, amount=amount))
     db.session.flush()
     return transfer
 

@@ -110,11 +110,17 @@ class LedgerImmutableError(RuntimeError):
 
 
 @event.listens_for(LedgerEntry, "before_update")
-@event.listens_for(LedgerEntry, "before_delete")
 @event.listens_for(Transfer, "before_update")
+def _refuse_ledger_update(mapper, connection, target):
+    # A transfer gaining entries touches only a collection, not a posted column.
+    if db.session.is_modified(target, include_collections=False):
+        raise LedgerImmutableError(f"{type(target).__name__} {target.id} is posted and cannot change")
+
+
+@event.listens_for(LedgerEntry, "before_delete")
 @event.listens_for(Transfer, "before_delete")
-def _refuse_ledger_change(mapper, connection, target):
-    raise LedgerImmutableError(f"{type(target).__name__} {target.id} is posted and cannot change")
+def _refuse_ledger_delete(mapper, connection, target):
+    raise LedgerImmutableError(f"{type(target).__name__} {target.id} is posted and cannot be deleted")
 
 
 class Merchant(BankModel):

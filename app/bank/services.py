@@ -107,6 +107,8 @@ def authenticate_customer(username, password):
 
 
 def validate_callback_url(url):
+    if len(url or "") > 500:
+        raise InvalidField("callback_url must be at most 500 characters.", "callback_url")
     parsed = urlparse(url or "")
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InvalidField("callback_url must be an absolute http(s) URL.", "callback_url")
@@ -186,11 +188,11 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds):
         expires_at=now + timedelta(seconds=ttl_seconds), created_at=now)
     db.session.add(payment)
     db.session.flush()
+    if card.status != "active":
+        _finish(payment, "declined", "card_blocked", now)
     response = payment.to_api()
     db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
                                      payment_request_id=payment.id, response_body=json.dumps(response)))
-    if card.status != "active":
-        _finish(payment, "declined", "card_blocked", now)
     try:
         db.session.commit()
     except IntegrityError:  # the same key raced in from another thread: answer what it answered
@@ -258,7 +260,9 @@ def _claim(payment, new_status, now, reason=None):
     if result.rowcount != 1:
         db.session.rollback()
         db.session.refresh(payment)
-        expire_if_overdue(payment)
+        expire_if_overdue(payment, now=max(now, utcnow()))
+        if payment.status == "pending":  # still pending, so it was the deadline that refused it
+            raise Conflict("This payment request has expired.")
         raise Conflict(f"This payment request is already {payment.status}.")
     db.session.refresh(payment)
 

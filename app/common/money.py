@@ -21,6 +21,6 @@ def parse_money(text):
         value = Decimal(str(text).strip().replace(" ", ""))
     except InvalidOperation:
         raise InvalidAmount(f"{text!r} is not an amount") from None
-    if value < 0 or value != value.quantize(Decimal("0.01")):
+    if not value.is_finite() or value < 0 or value > Decimal("1e12") or value != value.quantize(Decimal("0.01")):
         raise InvalidAmount(f"{text!r} must be a positive amount with at most two decimals")
     return int(value * 100)

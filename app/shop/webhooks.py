@@ -14,6 +14,19 @@ from . import bp, services
 from .events import announce_order_status
 
 
+def parse_event(raw):
+    """(id, type, data) of a verified event body, or a 400 if it is not the documented shape."""
+    try:
+        event = json.loads(raw)
+        event_id, event_type, payment = event["id"], event["type"], event["data"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        event_id = event_type = payment = None
+    if not (isinstance(event_id, str) and isinstance(event_type, str) and len(event_id) <= 60
+            and len(event_type) <= 60 and isinstance(payment, dict) and isinstance(payment.get("id"), str)):
+        raise ApiError(400, "invalid_event", "The event is not the documented JSON shape.")
+    return event_id, event_type, payment
+
+
 @bp.post("/webhooks/bank")
 @csrf.exempt
 def receive_bank_webhook():
@@ -26,12 +39,7 @@ def receive_bank_webhook():
                                  tolerance=current_app.config["WEBHOOK_TOLERANCE_SECONDS"])
     except SignatureError as exc:
         raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}.") from None
-    try:
-        event = json.loads(raw)
-        event_id, event_type, payment = event["id"], event["type"], event["data"]
-        assert isinstance(payment, dict) and isinstance(event_id, str) and isinstance(payment.get("id"), str)
-    except (ValueError, KeyError, TypeError, AssertionError):
-        raise ApiError(400, "invalid_event", "The event is not the documented JSON shape.") from None
+    event_id, event_type, payment = parse_event(raw)
     if not services.record_webhook_event(event_id, event_type):
         return jsonify(received=True, duplicate=True)
     order = services.apply_payment_update(payment)

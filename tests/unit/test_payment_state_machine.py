@@ -1,0 +1,299 @@
+"""The life of a payment request, through the bank's services (no HTTP).
+
+pending → approved | declined | expired | cancelled, each final status exactly
+once, money moved only on approval, and one webhook queued per final status.
+"""
+import itertools
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.bank import ledger, services
+from app.bank.models import Customer, Merchant, PaymentRequest, Transfer, WebhookEvent, utcnow
+from app.extensions import db
+
+
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def bank(app):
+    merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
+    customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
+    assert merchant is not None and customer is not None
+    return merchant, customer
+
+
+def _request(merchant, customer, amount=11999, ttl=120):
+    body = {"amount": amount, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+            "merchant_reference": f"order-{next(_keys)}", "description": "Test purchase"}
+    response, replayed = services.request_payment(merchant, f"key-{next(_keys)}", body, ttl)
+    assert replayed is False
+    return db.session.get(PaymentRequest, response["id"])
+
+
+def _events(payment_id):
+    return db.session.scalars(select(WebhookEvent).where(WebhookEvent.payment_request_id == payment_id)).all()
+
+
+def _transfers(payment_id):
+    return db.session.scalar(select(func.count(Transfer.id)).where(Transfer.payment_request_id == payment_id))
+
+
+def _assert_one_event(payment, status):
+    [event] = _events(payment.id)
+    assert event.type == f"payment_request.{status}"
+    body = json.loads(event.body)
+    assert set(body) == {"id", "type", "created", "data"}
+    assert body["id"] == event.id and body["id"].startswith("evt_")
+    assert body["type"] == f"payment_request.{status}"
+    assert isinstance(body["created"], int) and body["created"] > 1_600_000_000
+    assert body["data"]["id"] == payment.id
+    assert body["data"]["status"] == status
+    assert body["data"]["amount"] == payment.amount
+    assert event.url == payment.callback_url
+    return body
+
+
+def test_a_new_request_is_pending_with_no_event_and_no_money_moved(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer)
+    assert payment.status == "pending"
+    assert payment.customer_id == customer.id and payment.merchant_id == merchant.id
+    assert len(payment.binding_code) == 4 and payment.binding_code.isdigit()
+    assert _events(payment.id) == []
+    assert _transfers(payment.id) == 0
+
+
+def test_approval_moves_the_money_once(app, bank):
+    merchant, customer = bank
+    payer_before = ledger.balance_of(customer.account)
+    merchant_before = ledger.balance_of(merchant.account)
+    payment = _request(merchant, customer, amount=11999)
+
+    approved = services.approve_payment_request(customer, payment.id, "1234")
+
+    assert approved.status == "approved" and approved.decided_at is not None
+    assert ledger.balance_of(customer.account) == payer_before - 11999
+    assert ledger.balance_of(merchant.account) == merchant_before + 11999
+    assert _transfers(payment.id) == 1
+    _assert_one_event(approved, "approved")
+
+    with pytest.raises(services.Conflict) as caught:
+        services.approve_payment_request(customer, payment.id, "1234")
+    assert "approved" in caught.value.message
+    assert ledger.balance_of(customer.account) == payer_before - 11999
+    assert _transfers(payment.id) == 1
+    assert len(_events(payment.id)) == 1
+
+
+def test_decline_then_approve_is_a_conflict(app, bank):
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer)
+    declined = services.decline_payment_request(customer, payment.id)
+    assert (declined.status, declined.decline_reason) == ("declined", "customer_declined")
+    body = _assert_one_event(declined, "declined")
+    assert body["data"]["decline_reason"] == "customer_declined"
+
+    with pytest.raises(services.Conflict):
+        services.approve_payment_request(customer, payment.id, "1234")
+    with pytest.raises(services.Conflict):
+        services.decline_payment_request(customer, payment.id)
+    db.session.refresh(payment)
+    assert payment.status == "declined"
+    assert ledger.balance_of(customer.account) == before
+    assert _transfers(payment.id) == 0
+    assert len(_events(payment.id)) == 1
+
+
+def test_ttl_zero_request_expires_and_cannot_be_approved(app, bank):
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer, ttl=0)
+
+    with pytest.raises(services.Conflict) as caught:
+        services.approve_payment_request(customer, payment.id, "1234")
+    assert "expired" in caught.value.message
+    db.session.refresh(payment)
+    assert payment.status == "expired"
+    assert ledger.balance_of(customer.account) == before
+    assert _transfers(payment.id) == 0
+    _assert_one_event(payment, "expired")
+
+
+def test_expiry_at_a_later_now_then_approve_is_a_conflict(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer, ttl=120)
+    # Before the deadline the sweep leaves it alone.
+    assert services.expire_overdue_payment_requests(now=utcnow() + timedelta(seconds=60)) == []
+    db.session.refresh(payment)
+    assert payment.status == "pending"
+
+    later = utcnow() + timedelta(seconds=121)
+    expired = services.expire_overdue_payment_requests(now=later)
+    assert [p.id for p in expired] == [payment.id]
+    db.session.refresh(payment)
+    assert payment.status == "expired"
+    _assert_one_event(payment, "expired")
+    # A second sweep finds nothing and queues nothing more.
+    assert services.expire_overdue_payment_requests(now=later + timedelta(seconds=5)) == []
+    assert len(_events(payment.id)) == 1
+
+    with pytest.raises(services.Conflict):
+        services.approve_payment_request(customer, payment.id, "1234")
+    assert _transfers(payment.id) == 0
+
+
+def test_approval_after_the_deadline_moves_no_money(app, bank):
+    """Approving with a `now` past expires_at must not approve, even before the sweep ran."""
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer, ttl=120)
+    with pytest.raises(services.Conflict):
+        services.approve_payment_request(customer, payment.id, "1234", now=utcnow() + timedelta(seconds=121))
+    db.session.refresh(payment)
+    assert payment.status != "approved"
+    assert ledger.balance_of(customer.account) == before
+    assert _transfers(payment.id) == 0
+
+
+def test_merchant_cancels_a_pending_request_once(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer)
+    cancelled = services.cancel_payment_request(merchant, payment.id)
+    assert cancelled.status == "cancelled" and cancelled.decided_at is not None
+    _assert_one_event(cancelled, "cancelled")
+
+    with pytest.raises(services.Conflict) as caught:
+        services.cancel_payment_request(merchant, payment.id)
+    assert "cancelled" in caught.value.message
+    with pytest.raises(services.Conflict):
+        services.approve_payment_request(customer, payment.id, "1234")
+    assert len(_events(payment.id)) == 1
+    assert _transfers(payment.id) == 0
+
+
+def test_cancel_of_an_approved_request_is_a_conflict(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer)
+    services.approve_payment_request(customer, payment.id, "1234")
+    with pytest.raises(services.Conflict):
+        services.cancel_payment_request(merchant, payment.id)
+    db.session.refresh(payment)
+    assert payment.status == "approved"
+    assert len(_events(payment.id)) == 1
+
+
+def test_another_merchant_can_neither_see_nor_cancel(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer)
+    other, _secret = services.create_merchant("Other Shop", "http://other.example/hook")
+    with pytest.raises(services.NotFound):
+        services.payment_request_for_merchant(other, payment.id)
+    with pytest.raises(services.NotFound):
+        services.cancel_payment_request(other, payment.id)
+    with pytest.raises(services.NotFound):
+        services.payment_request_for_merchant(merchant, "pr_does_not_exist")
+    db.session.refresh(payment)
+    assert payment.status == "pending"
+    assert _events(payment.id) == []
+    # The owner still can.
+    assert services.payment_request_for_merchant(merchant, payment.id).id == payment.id
+
+
+def test_another_customer_cannot_approve(app, bank):
+    merchant, customer = bank
+    payment = _request(merchant, customer)
+    stranger = services.create_customer("stranger", "long-enough-pw", "1234", 100000)
+    with pytest.raises(services.NotFound):
+        services.approve_payment_request(stranger, payment.id, "1234")
+    db.session.refresh(payment)
+    assert payment.status == "pending"
+    assert _transfers(payment.id) == 0
+
+
+def test_wrong_pin_leaves_the_request_pending(app, bank):
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer)
+    for wrong in ("9999", "", None):
+        with pytest.raises(services.WrongPin):
+            services.approve_payment_request(customer, payment.id, wrong)
+    db.session.refresh(payment)
+    assert payment.status == "pending" and payment.decided_at is None
+    assert _events(payment.id) == []
+    assert ledger.balance_of(customer.account) == before
+    # and the right PIN still works afterwards
+    assert services.approve_payment_request(customer, payment.id, "1234").status == "approved"
+
+
+def test_insufficient_funds_declines_and_moves_nothing(app, bank):
+    merchant, customer = bank
+    balance = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer, amount=balance + 1)
+    result = services.approve_payment_request(customer, payment.id, "1234")
+    assert (result.status, result.decline_reason) == ("declined", "insufficient_funds")
+    assert ledger.balance_of(customer.account) == balance
+    assert _transfers(payment.id) == 0
+    body = _assert_one_event(result, "declined")
+    assert body["data"]["decline_reason"] == "insufficient_funds"
+
+
+def _block_card(customer):
+    card = services.customer_card(customer)
+    card.status = "blocked"
+    db.session.commit()
+
+
+def test_blocked_card_creates_a_declined_request(app, bank):
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    _block_card(customer)
+    body = {"amount": 5000, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+            "merchant_reference": "order-blocked"}
+    response, replayed = services.request_payment(merchant, "blocked-key", body, 120)
+    assert replayed is False
+    payment = db.session.get(PaymentRequest, response["id"])
+    assert (payment.status, payment.decline_reason) == ("declined", "card_blocked")
+    event_body = _assert_one_event(payment, "declined")
+    assert event_body["data"]["decline_reason"] == "card_blocked"
+    with pytest.raises(services.Conflict):
+        services.approve_payment_request(customer, payment.id, "1234")
+    assert ledger.balance_of(customer.account) == before
+    assert _transfers(payment.id) == 0
+
+
+def test_blocked_card_response_tells_the_merchant_the_truth(app, bank):
+    """The answer to the create call must agree with the stored request (and with its replay)."""
+    merchant, customer = bank
+    _block_card(customer)
+    body = {"amount": 5000, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+            "merchant_reference": "order-blocked-2"}
+    response, _ = services.request_payment(merchant, "blocked-key-2", body, 120)
+    assert response["status"] == "declined"
+    assert response.get("decline_reason") == "card_blocked"
+    replay, replayed = services.request_payment(merchant, "blocked-key-2", body, 120)
+    assert replayed is True and replay["status"] == "declined"
+
+
+def test_card_blocked_after_the_request_declines_on_approval(app, bank):
+    merchant, customer = bank
+    before = ledger.balance_of(customer.account)
+    payment = _request(merchant, customer)
+    _block_card(customer)
+    result = services.approve_payment_request(customer, payment.id, "1234")
+    assert (result.status, result.decline_reason) == ("declined", "card_blocked")
+    assert ledger.balance_of(customer.account) == before
+    _assert_one_event(result, "declined")
+
+
+def test_pending_and_recent_lists_follow_the_status(app, bank):
+    merchant, customer = bank
+    first, second = _request(merchant, customer), _request(merchant, customer)
+    assert {p.id for p in services.pending_requests_for(customer)} == {first.id, second.id}
+    services.decline_payment_request(customer, first.id)
+    assert [p.id for p in services.pending_requests_for(customer)] == [second.id]
+    assert first.id in [p.id for p in services.recent_requests_for(customer)]

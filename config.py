@@ -30,12 +30,13 @@ class Config:
     # Where one server reaches another; defaults to the address we listen on.
     INTERNAL_URL = os.environ.get("INTERNAL_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
     # Which servers this process runs: "shop,bank" by default, "bank" to deploy the bank alone.
-    SERVERS = os.environ.get("SERVERS", "shop,bank")
+    SERVERS = os.environ.get("SERVERS", "idp,shop,bank")
 
     # Databases: None means SQLite in instance/.  One database per server.
     DATABASE_URL = os.environ.get("DATABASE_URL")
     SHOP_DATABASE_URL = os.environ.get("SHOP_DATABASE_URL")
     BANK_DATABASE_URL = os.environ.get("BANK_DATABASE_URL")
+    IDP_DATABASE_URL = os.environ.get("IDP_DATABASE_URL")
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
@@ -64,12 +65,30 @@ class Config:
     BANK_CLIENT_SECRET = os.environ.get("BANK_CLIENT_SECRET")
     BANK_WEBHOOK_SECRET = os.environ.get("BANK_WEBHOOK_SECRET")
     SHOP_WEBHOOK_URL = os.environ.get("SHOP_WEBHOOK_URL")
+    # Sign-in for the shop: a comma-separated list of OpenID Connect providers. Each NAME is
+    # configured by OIDC_<NAME>_METADATA_URL, _CLIENT_ID, _CLIENT_SECRET and _LABEL (see README).
+    # "paylab" is the built-in PayLab ID, configured by `flask seed` unless these are set.
+    LOGIN_PROVIDERS = os.environ.get("LOGIN_PROVIDERS", "paylab")
     WEBHOOK_TOLERANCE_SECONDS = _env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
 
     MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
+    # Rate limits per client address ("memory://" is per process; a redis:// URL shares them).
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
+    RATELIMIT_SIGNUP = os.environ.get("RATELIMIT_SIGNUP", "5 per minute")
+    RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "60 per minute")
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
+
+
+def login_provider_settings(environ=os.environ):
+    """OIDC_<NAME>_<SETTING> variables, e.g. OIDC_GOOGLE_CLIENT_ID, as config keys."""
+    return {key: value for key, value in environ.items() if key.startswith("OIDC_")}
+
+
+for _key, _value in login_provider_settings().items():
+    setattr(Config, _key, _value)
 
 
 class TestConfig(Config):
@@ -80,6 +99,9 @@ class TestConfig(Config):
     BANK_WORKER_INTERVAL_SECONDS = 0.1
     HTTP_READ_TIMEOUT = 5.0
     SOCKETIO_MESSAGE_QUEUE = None
-    DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = None
+    DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = IDP_DATABASE_URL = None
+    LOGIN_PROVIDERS = "paylab"
+    # The suite signs in hundreds of times from 127.0.0.1; tests of the limits set the real ones.
+    RATELIMIT_SIGNIN = RATELIMIT_SIGNUP = RATELIMIT_TOKEN = "10000 per minute"
     BANK_API_URL = SHOP_WEBHOOK_URL = None
     BANK_CLIENT_ID = BANK_CLIENT_SECRET = BANK_WEBHOOK_SECRET = None

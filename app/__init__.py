@@ -1,15 +1,15 @@
-"""PayLab: a shop, a bank (and soon an identity provider) in one Flask app."""
+"""PayLab: a shop, a bank and an identity provider: three servers in one Flask app."""
 from pathlib import Path
 
 from flask import Flask, redirect, send_from_directory
 
 from config import Config
 
-from . import common  # noqa: F401  (package import order)
 from .common import sqlite  # noqa: F401  (registers the SQLite tuning)
 from .common.errors import register_error_handlers
 from .common.instance import apply_embedded_defaults
 from .common.money import format_money
+from .common.ratelimit import init_rate_limits
 from .common.sessions import PerServerSessionInterface
 from .extensions import create_socketio, csrf, db, migrate
 
@@ -25,13 +25,16 @@ def create_app(config_class=Config, instance_path=None):
     app.session_interface = PerServerSessionInterface()
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     create_socketio(app)
     register_error_handlers(app)
     app.jinja_env.filters["money"] = format_money
 
     servers = {name.strip() for name in app.config["SERVERS"].split(",") if name.strip()}
+    if "idp" in servers:
+        from .idp import init_idp
+        init_idp(app)
     if "bank" in servers:
         from .bank import init_bank
         init_bank(app)
@@ -41,6 +44,7 @@ def create_app(config_class=Config, instance_path=None):
 
     from .cli import register_cli
     register_cli(app)
+    init_rate_limits(app)  # after every view is registered: it wraps the marked ones
 
     @app.route("/static/vendor/socket.io.min.js")
     def socket_io_client():
@@ -49,7 +53,7 @@ def create_app(config_class=Config, instance_path=None):
 
     @app.route("/")
     def index():
-        return redirect("/shop/" if "shop" in servers else "/bank/app/")
+        return redirect("/shop/" if "shop" in servers else "/bank/app/" if "bank" in servers else "/idp/")
 
     return app
 

@@ -15,17 +15,40 @@ from sqlalchemy import select
 from .common.instance import read_json, write_json
 
 MERCHANT_FILE = "shop-merchant.json"
+LOGIN_CLIENT_FILE = "shop-idp-client.json"
+DEMO_ID = {"email": "thandi@example.co.za", "name": "Thandi Mokoena", "password": "paylab-demo"}
 DEMO_CUSTOMER = {"username": "thandi", "password": "paylab-demo", "pin": "1234", "full_name": "Thandi Mokoena"}
 
 
-def seed_bank_and_shop(app):
-    """Seed whatever is missing; return a summary for people to read."""
+def seed_login_client(app, summary):
+    """Register the shop at PayLab ID (once), and allow the callback of the current PUBLIC_URL."""
+    from .idp import services as idp
+
+    callback = f"{app.config['PUBLIC_URL']}/shop/auth/paylab/callback"
+    info = read_json(app.instance_path, LOGIN_CLIENT_FILE)
+    client = idp.find_client(info.get("client_id", ""))
+    if client is None:
+        client, secret = idp.create_client("Veldt Market", [callback])
+        info = {"client_id": client.client_id, "client_secret": secret}
+        write_json(app.instance_path, LOGIN_CLIENT_FILE, info)
+        summary["login"] = "registered Veldt Market at PayLab ID"
+    idp.add_redirect_uri(client, callback)
+    try:
+        idp.create_user(DEMO_ID["email"], DEMO_ID["name"], DEMO_ID["password"])
+        summary["demo_id"] = "created the demo PayLab ID"
+    except idp.IdpError:
+        pass  # already there
+    summary["demo_paylab_id"] = {"email": DEMO_ID["email"], "password": DEMO_ID["password"]}
+    for key, field in (("OIDC_PAYLAB_CLIENT_ID", "client_id"), ("OIDC_PAYLAB_CLIENT_SECRET", "client_secret")):
+        app.config[key] = app.config.get(key) or info[field]
+
+
+def seed_merchant_and_customer(app, summary):
+    """Register the shop as the bank's merchant (once) and open the demo customer (once)."""
     from .bank import services as bank
     from .bank.models import Customer, Merchant
     from .extensions import db
-    from .shop import services as shop
 
-    summary = {}
     merchant_info = read_json(app.instance_path, MERCHANT_FILE)
     merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == merchant_info.get("client_id", "")))
     if merchant is None:
@@ -43,9 +66,20 @@ def seed_bank_and_shop(app):
                                         app.config["DEMO_STARTING_BALANCE_CENTS"],
                                         full_name=DEMO_CUSTOMER["full_name"])
         summary["customer"] = "opened the demo customer"
-    shop.seed_products()
-    summary["demo_customer"] = {"username": customer.username, "password": DEMO_CUSTOMER["password"],
-                                "pin": DEMO_CUSTOMER["pin"], "card_number": bank.customer_card(customer).number}
+    summary["demo_bank_customer"] = {"username": customer.username, "password": DEMO_CUSTOMER["password"],
+                                     "pin": DEMO_CUSTOMER["pin"], "card_number": bank.customer_card(customer).number}
+
+
+def seed_demo(app):
+    """Seed whatever is missing for the servers this app runs; return a summary for people to read."""
+    summary = {}
+    if "idp" in app.blueprints:
+        seed_login_client(app, summary)
+    if "bank" in app.blueprints:
+        seed_merchant_and_customer(app, summary)
+    if "shop" in app.blueprints:
+        from .shop import services as shop
+        shop.seed_products()
     return summary
 
 
@@ -53,4 +87,4 @@ def register_cli(app):
     @app.cli.command("seed")
     def seed_command():
         """Register the shop at the bank, load the catalogue, open the demo customer (idempotent)."""
-        click.echo(json.dumps(seed_bank_and_shop(current_app), indent=2))
+        click.echo(json.dumps(seed_demo(current_app), indent=2))

@@ -148,6 +148,11 @@ def run_migrations_online():
     for name, rec in engines.items():
         engine = rec['engine']
         rec['connection'] = conn = engine.connect()
+        if engine.dialect.name == 'sqlite':
+            # SQLite's batch mode rebuilds tables; with foreign keys enforced, dropping a
+            # referenced table would fail or cascade. Off while migrating, on again after.
+            conn.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            conn.commit()
 
         if USE_TWOPHASE:
             rec['transaction'] = conn.begin_twophase()
@@ -178,6 +183,9 @@ def run_migrations_online():
         raise
     finally:
         for rec in engines.values():
+            if rec['engine'].dialect.name == 'sqlite':
+                rec['connection'].exec_driver_sql('PRAGMA foreign_keys=ON')
+                rec['connection'].commit()
             rec['connection'].close()
 
 

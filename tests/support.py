@@ -1,6 +1,8 @@
 """Helpers for driving PayLab over real HTTP: a live server, and a shopper and a bank customer."""
+import itertools
 import logging
 import re
+import secrets
 import socket
 import threading
 import time
@@ -10,7 +12,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from app import create_app, start_background_workers
-from app.cli import seed_bank_and_shop
+from app.cli import seed_demo
 from config import TestConfig
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the test output
@@ -25,7 +27,7 @@ def make_app(instance_path, **overrides):
     app = create_app(config, instance_path=str(instance_path))
     with app.app_context():
         upgrade()
-        seed_bank_and_shop(app)
+        seed_demo(app)
     return app
 
 
@@ -53,7 +55,8 @@ class LiveServer:
         return self
 
     def stop(self):
-        self.app.extensions["bank_worker"].stop()
+        if "bank_worker" in self.app.extensions:
+            self.app.extensions["bank_worker"].stop()
         self.server.shutdown()
         self.server.server_close()
 
@@ -91,12 +94,45 @@ def csrf_token(html):
     return match.group(1)
 
 
+_identities = itertools.count(1)
+
+
+def new_identity(app, password="a-long-password"):
+    """A fresh PayLab ID account; returns (email, password)."""
+    from app.extensions import db
+    from app.idp import services as idp
+    email = f"learner{next(_identities)}-{secrets.token_hex(3)}@example.co.za"
+    with app.app_context():
+        idp.create_user(email, "Lerato Dlamini", password)
+        db.session.remove()
+    return email, password
+
+
 class Shopper:
     """A laptop browser, minus the browser: walks the shop's pages with a cookie jar."""
 
     def __init__(self, base_url):
         self.base = base_url
         self.http = requests.Session()
+
+    @classmethod
+    def signed_in(cls, server):
+        """A shopper with a new PayLab ID, signed in to the shop (consent given)."""
+        shopper = cls(server.url)
+        shopper.sign_in(*new_identity(server.app))
+        return shopper
+
+    def sign_in(self, email, password, provider="paylab"):
+        """The authorization-code dance as a browser does it: shop → IdP sign-in → consent → shop."""
+        page = self.get(f"/shop/signin/{provider}")  # follows the redirects to the provider's sign-in page
+        assert "/signin" in page.url, page.url
+        page = self.http.post(page.url, timeout=10, data={
+            "csrf_token": csrf_token(page.text), "email": email, "password": password})
+        if "wants to use your PayLab ID" in page.text:
+            page = self.http.post(page.url, timeout=10, data={"csrf_token": csrf_token(page.text),
+                                                              "decision": "allow"})
+        assert 'data-testid="signed-in-as"' in page.text, f"sign-in did not finish: {page.url}"
+        return page
 
     def get(self, path, **kwargs):
         return self.http.get(self.base + path, timeout=10, **kwargs)
@@ -110,9 +146,9 @@ class Shopper:
         response = self.post_form(f"/shop/cart/add/{slug}", {"quantity": quantity}, page="/shop/")
         assert response.status_code == 200
 
-    def checkout(self, card_number, email="learner@example.co.za", delivery="standard"):
+    def checkout(self, card_number, delivery="standard"):
         """Cart → confirm → delivery → address → review → Pay now. Returns (order_id, response)."""
-        self.post_form("/shop/checkout/", {"email": email})
+        self.post_form("/shop/checkout/", {})
         self.post_form("/shop/checkout/delivery", {"method": delivery})
         self.post_form("/shop/checkout/address", {
             "full_name": "Lerato Dlamini", "phone": "082 123 4567", "street": "12 Long Street",

@@ -7,6 +7,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import current_app, jsonify, request
 
 from ..common.errors import ApiError
+from ..common.ratelimit import rate_limited
 from ..extensions import csrf, db
 from . import bp, notify, services
 from .models import Merchant
@@ -32,6 +33,7 @@ def _authenticated_merchant():
 
 @bp.post("/oauth/token")
 @csrf.exempt
+@rate_limited("RATELIMIT_TOKEN")
 def issue_token():
     """Client credentials: a merchant trades its id and secret for a bearer token."""
     return authorization_server().create_token_response()

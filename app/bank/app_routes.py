@@ -9,6 +9,7 @@ from flask import (current_app, flash, g, jsonify, redirect, render_template, re
                    session, url_for)
 
 from ..common.errors import ApiError
+from ..common.ratelimit import rate_limited
 from ..extensions import db
 from . import PWA_DIR, bp, ledger, notify, services
 from .forms import ApproveForm, ConfirmForm, LoginForm, SignupForm
@@ -51,6 +52,7 @@ def app_static(filename):
 
 
 @bp.route("/app/login", methods=["GET", "POST"])
+@rate_limited("RATELIMIT_SIGNIN")
 def app_login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -73,6 +75,7 @@ def app_logout():
 
 
 @bp.route("/app/signup", methods=["GET", "POST"])
+@rate_limited("RATELIMIT_SIGNUP")
 def app_signup():
     form = SignupForm()
     if form.validate_on_submit():

@@ -5,6 +5,7 @@ A merchant signs in with its API credentials, as with a real acquirer's portal.
 from flask import flash, redirect, render_template, session, url_for
 from sqlalchemy import select
 
+from ..common.ratelimit import rate_limited
 from ..extensions import db
 from . import bp, ledger
 from .forms import ConfirmForm, MerchantLoginForm
@@ -13,6 +14,7 @@ from .oauth2 import query_client
 
 
 @bp.route("/merchant/login", methods=["GET", "POST"])
+@rate_limited("RATELIMIT_SIGNIN")
 def merchant_login():
     form = MerchantLoginForm()
     if form.validate_on_submit():

@@ -5,21 +5,14 @@ No foreign key leaves this bind: the bank knows the shop only as a merchant
 """
 import secrets
 import time
-from datetime import datetime, timezone
 
 from sqlalchemy import UniqueConstraint, event
 from werkzeug.security import check_password_hash
 
+from ..common.clock import isoformat, utcnow  # noqa: F401  (services import them from here)
 from ..extensions import db
 
 
-def utcnow():
-    """Naive UTC: SQLite keeps no time zone, so every datetime here is UTC by rule."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def isoformat(moment):
-    return moment.replace(microsecond=0).isoformat() + "Z" if moment else None
 
 
 def new_id(prefix):

@@ -64,7 +64,8 @@ require_merchant_token.register_token_validator(MerchantTokenValidator())
 
 
 def init_oauth2(app):
-    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"client_credentials": app.config["BANK_TOKEN_TTL_SECONDS"]})
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {})  # shared with the identity provider
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"].setdefault("client_credentials", app.config["BANK_TOKEN_TTL_SECONDS"])
     server = BankAuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_grant(MerchantCredentialsGrant)

@@ -14,7 +14,8 @@ from .sessions import server_for_path
 log = logging.getLogger(__name__)
 
 # URL prefixes whose clients are programs, not people.
-API_PREFIXES = ("/bank/api/", "/bank/oauth/", "/shop/webhooks/", "/shop/api/", "/bank/app/api/")
+API_PREFIXES = ("/bank/api/", "/bank/oauth/", "/shop/webhooks/", "/shop/api/", "/bank/app/api/", "/idp/token",
+                "/idp/userinfo", "/idp/jwks", "/idp/.well-known/")
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
@@ -54,9 +55,12 @@ def _error_page(status, title, message):
 
 def handle_http_exception(exc):
     status = exc.code or 500
+    headers = dict(exc.get_headers()) if status == 405 else {}
+    headers.pop("Content-Type", None)
     if wants_json():
-        return json_error(status, ERROR_CODES.get(status, "error"), exc.description)
-    return _error_page(status, exc.name, exc.description)
+        return json_error(status, ERROR_CODES.get(status, "error"), exc.description, headers)
+    body, status = _error_page(status, exc.name, exc.description)
+    return body, status, headers
 
 
 def handle_api_error(exc):
@@ -71,7 +75,16 @@ def handle_unexpected(exc):
         "Something went wrong on our side. Nothing was lost; please try again."))
 
 
+def handle_csrf_error(exc):
+    """A form without a valid CSRF token: expired, or posted from another site."""
+    exc.description = ("This form has expired or did not come from this site. "
+                       "Go back, reload the page and try again.")
+    return handle_http_exception(exc)
+
+
 def register_error_handlers(app):
+    from flask_wtf.csrf import CSRFError
+    app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

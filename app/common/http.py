@@ -1,51 +1,95 @@
 """The HTTP client for every server-to-server call.
 
 One place gives every call a timeout (a hanging peer must never hang us), a
-reused connection pool, and a trace of what was sent and received.
+reused connection pool, a trace of what was sent and received, and the
+split-horizon rewrite: a URL on our own PUBLIC_URL is reached at INTERNAL_URL,
+as a server behind a tunnel or proxy must do. Authlib's OAuth client uses the
+same machinery through `oauth_session_class`.
 """
 import time
 
 import requests
+from authlib.integrations.requests_client import OAuth2Session
 
 from .tracing import record_message
 
 
-class HttpClient:
-    """A `requests.Session` with default timeouts and message tracing."""
+class HttpSettings:
+    """Timeouts, the sender's name (for traces) and the public→internal URL map."""
 
-    def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server"):
+    def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server", url_map=None):
         self.timeout = (connect_timeout, read_timeout)
         self.sender = sender
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"PayLab-{sender}/1.0"
+        self.url_map = dict(url_map or {})
 
     @classmethod
     def from_config(cls, config, sender):
-        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender)
+        url_map = {}
+        if config.get("PUBLIC_URL") and config.get("INTERNAL_URL") and config["PUBLIC_URL"] != config["INTERNAL_URL"]:
+            url_map[config["PUBLIC_URL"] + "/"] = config["INTERNAL_URL"] + "/"
+        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map)
 
-    def request(self, method, url, *, timeout=None, **kwargs):
+    def route(self, url):
+        for public, internal in self.url_map.items():
+            if url.startswith(public):
+                return internal + url[len(public):]
+        return url
+
+
+def traced_request(send, settings, method, url, **kwargs):
+    """Send through `send` (a requests.Session.request) with a timeout, the URL map and a trace."""
+    url = settings.route(url)
+    kwargs.setdefault("timeout", settings.timeout)
+    started = time.monotonic()
+    response = error = None
+    try:
+        response = send(method, url, **kwargs)
+        return response
+    except requests.RequestException as exc:
+        error = exc
+        raise
+    finally:
+        record_message(
+            "http", sender=settings.sender, method=method, url=url,
+            request_headers=dict(kwargs.get("headers") or {}),
+            request_body=kwargs.get("data") or kwargs.get("json"),
+            status=response.status_code if response is not None else None,
+            response_body=response.text if response is not None else None,
+            error=str(error) if error else None,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+
+class HttpClient:
+    """A `requests.Session` with default timeouts, the URL map and message tracing."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"PayLab-{settings.sender}/1.0"
+
+    @classmethod
+    def from_config(cls, config, sender):
+        return cls(HttpSettings.from_config(config, sender))
+
+    def request(self, method, url, **kwargs):
         """Send a request; raises `requests.RequestException` on network failure or timeout."""
-        started = time.monotonic()
-        response = error = None
-        try:
-            response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
-            return response
-        except requests.RequestException as exc:
-            error = exc
-            raise
-        finally:
-            record_message(
-                "http", sender=self.sender, method=method, url=url,
-                request_headers=dict(kwargs.get("headers") or {}),
-                request_body=kwargs.get("data") or kwargs.get("json"),
-                status=response.status_code if response is not None else None,
-                response_body=response.text if response is not None else None,
-                error=str(error) if error else None,
-                duration_ms=round((time.monotonic() - started) * 1000, 1),
-            )
+        return traced_request(self.session.request, self.settings, method, url, **kwargs)
 
     def get(self, url, **kwargs):
         return self.request("GET", url, **kwargs)
 
     def post(self, url, **kwargs):
         return self.request("POST", url, **kwargs)
+
+
+def oauth_session_class(settings):
+    """An Authlib OAuth2Session whose every request (discovery, token, userinfo, JWKS) goes the same way."""
+
+    class TracedOAuth2Session(OAuth2Session):
+        def request(self, method, url, withhold_token=False, auth=None, **kwargs):
+            def send(method, url, **kw):
+                return OAuth2Session.request(self, method, url, withhold_token=withhold_token, auth=auth, **kw)
+            return traced_request(send, settings, method, url, **kwargs)
+
+    return TracedOAuth2Session

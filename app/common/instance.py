@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-SERVER_DATABASES = {"shop": "SHOP_DATABASE_URL", "bank": "BANK_DATABASE_URL"}
+SERVER_DATABASES = {"shop": "SHOP_DATABASE_URL", "bank": "BANK_DATABASE_URL", "idp": "IDP_DATABASE_URL"}
 
 
 def read_or_create_secret(instance_path, filename, make_secret=lambda: secrets.token_hex(32)):
@@ -61,3 +61,8 @@ def apply_embedded_defaults(app):
                        ("BANK_WEBHOOK_SECRET", "webhook_secret")):
         if not config.get(key):
             config[key] = merchant.get(field)
+    login_client = read_json(app.instance_path, "shop-idp-client.json")
+    config.setdefault("OIDC_PAYLAB_METADATA_URL", f"{config['INTERNAL_URL']}/idp/.well-known/openid-configuration")
+    for key, field in (("OIDC_PAYLAB_CLIENT_ID", "client_id"), ("OIDC_PAYLAB_CLIENT_SECRET", "client_secret")):
+        if not config.get(key):
+            config[key] = login_client.get(field)

@@ -12,21 +12,21 @@ from .services import order_status_payload
 SHOP_NAMESPACE = "/shop"
 
 
-def shopper_room(shopper_id):
-    return f"shopper:{shopper_id}"
+def customer_room(user_id):
+    return f"user:{user_id}"
 
 
 class ShopNamespace(Namespace):
     def on_connect(self, auth=None):
-        """An order page connects: join its shopper's room, or refuse a cookieless client."""
-        shopper_id = load_server_session(current_app, "shop").get("shopper_id")
-        if not shopper_id:
+        """An order page connects: join its signed-in customer's room, or refuse an anonymous client."""
+        user_id = load_server_session(current_app, "shop").get("user_id")
+        if not user_id:
             return False
-        join_room(shopper_room(shopper_id))
+        join_room(customer_room(user_id))
         return None
 
 
 def announce_order_status(order):
     """Server → the order owner's open pages: the order's new status (sent only to its owner's room)."""
-    emit_event("order_status", order_status_payload(order), room=shopper_room(order.shopper_id),
+    emit_event("order_status", order_status_payload(order), room=customer_room(order.user_id),
                namespace=SHOP_NAMESPACE)

@@ -1,7 +1,7 @@
 """The shop's forms (Flask-WTF: every POST carries a CSRF token)."""
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
+from wtforms import HiddenField, IntegerField, RadioField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from .catalogue import DELIVERY_METHODS, PROVINCES
 
@@ -13,13 +13,6 @@ class QuantityForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button-only form (remove, cancel): just the CSRF token."""
-
-
-class ConfirmOrderForm(FlaskForm):
-    email = EmailField("Email for the receipt", validators=[
-        DataRequired(message="Enter your email address for the receipt."),
-        Email(message="That does not look like an email address.", check_deliverability=False),
-        Length(max=254)])
 
 
 class DeliveryForm(FlaskForm):

@@ -1,17 +1,27 @@
 """The shop's tables (bind "shop"). No card number is ever stored: only the bank's id and the last 4 digits."""
 import json
-from datetime import datetime, timezone
 
+from ..common.clock import utcnow
 from ..extensions import db
 
-
-def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class ShopModel(db.Model):
     __abstract__ = True
     __bind_key__ = "shop"
+
+
+class ShopUser(ShopModel):
+    """A customer of the shop, known by their identity provider's (issuer, subject), never a password."""
+    __tablename__ = "users"
+    __table_args__ = (db.UniqueConstraint("issuer", "subject"),)
+    id = db.Column(db.Integer, primary_key=True)
+    issuer = db.Column(db.String(255), nullable=False)
+    subject = db.Column(db.String(255), nullable=False)
+    email = db.Column(db.String(254), nullable=False, default="")
+    name = db.Column(db.String(100), nullable=False, default="")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_sign_in_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
 
 class Product(ShopModel):
@@ -30,7 +40,8 @@ class Product(ShopModel):
 class Order(ShopModel):
     __tablename__ = "orders"
     id = db.Column(db.Integer, primary_key=True)
-    shopper_id = db.Column(db.String(40), nullable=False, index=True)
+    shopper_id = db.Column(db.String(40), nullable=False, index=True)  # the browser that placed it
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), index=True)  # who owns it (guest orders: none)
     checkout_token = db.Column(db.String(64), unique=True, nullable=False)
     email = db.Column(db.String(254), nullable=False)
     status = db.Column(db.String(30), nullable=False, default="awaiting_payment")
@@ -42,6 +53,7 @@ class Order(ShopModel):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
+    user = db.relationship("ShopUser")
     lines = db.relationship("OrderLine", back_populates="order", order_by="OrderLine.id")
     attempts = db.relationship("PaymentAttempt", back_populates="order", order_by="PaymentAttempt.id")
 

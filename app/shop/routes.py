@@ -1,15 +1,19 @@
 """The shop's pages. Thin: forms in, `services` does the work, templates out."""
 import secrets
+from functools import wraps
+from urllib.parse import urlparse
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from ..common.errors import ApiError
 from ..common.http import HttpClient
-from . import bp, services
+from ..extensions import db
+from . import auth, bp, services
 from .bank_client import BankClient
 from .catalogue import DELIVERY_METHODS
 from .events import announce_order_status
-from .forms import AddressForm, ConfirmForm, ConfirmOrderForm, DeliveryForm, PayForm, QuantityForm
+from .forms import AddressForm, ConfirmForm, DeliveryForm, PayForm, QuantityForm
+from .models import ShopUser
 
 CHECKOUT_STEPS = [("shop.checkout_confirm", "Confirm order"), ("shop.checkout_delivery", "Delivery"),
                   ("shop.checkout_address", "Address"), ("shop.checkout_review", "Review & pay")]
@@ -27,19 +31,50 @@ def bank_client():
 
 
 @bp.before_request
-def identify_shopper():
-    """Every visitor gets an anonymous shopper id in the shop session: it owns their cart and orders."""
-    if request.path.startswith("/shop/webhooks/"):
-        return  # the bank is not a shopper
+def load_signed_in_customer():
+    """Who is shopping: the signed-in customer, if any."""
+    if request.path.startswith("/shop/webhooks/") or request.endpoint == "shop.static":
+        # The bank is not a shopper, and a picture must never rewrite the session cookie:
+        # a page's many parallel image requests would race each other and the page's CSRF token.
+        return
+    g.user = db.session.get(ShopUser, session.get("user_id") or 0)
+
+
+def _shopper_id():
+    """This browser's anonymous id (kept on the order, for support); made when first needed."""
     if "shopper_id" not in session:
         session["shopper_id"] = secrets.token_urlsafe(16)
         session.permanent = True
+    return session["shopper_id"]
+
+
+def signin_required(view):
+    """Checkout and orders need a signed-in customer; the cart does not (and survives sign-in)."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.user is None:
+            if request.path.startswith("/shop/api/"):
+                raise ApiError(401, "not_signed_in", "Sign in to the shop first.")
+            flash("Sign in to check out and see your orders. Your cart is kept.", "info")
+            return redirect(url_for("shop.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def safe_next(target):
+    """Only paths in this shop: `next` can never send anyone to another site."""
+    target = target or ""
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/shop/") or target.startswith("//") or "\\" in target:
+        return url_for("shop.catalogue")
+    return target
 
 
 @bp.app_context_processor
 def shop_template_helpers():
     cart = session.get("cart", {}) if request.path.startswith("/shop") else {}
     return {"cart_count": sum(int(q) for q in cart.values()), "checkout_steps": CHECKOUT_STEPS,
+            "shop_user": g.get("user"), "signout_form": ConfirmForm(),
             "delivery_methods": DELIVERY_METHODS, "bank_app_url": current_app.config["PUBLIC_URL"] + "/bank/app/"}
 
 
@@ -49,6 +84,57 @@ def _cart():
 
 def _checkout():
     return session.setdefault("checkout", {})
+
+
+# --- sign in with OpenID Connect ----------------------------------------------------
+
+@bp.get("/signin")
+def sign_in():
+    next_path = safe_next(request.args.get("next"))
+    if g.user is not None:
+        return redirect(next_path)
+    return render_template("shop/signin.html", providers=auth.login_providers(current_app.config), next=next_path)
+
+
+@bp.get("/signin/<provider>")
+def sign_in_with(provider):
+    """Send the browser to the provider, remembering state, nonce and the PKCE verifier in our session."""
+    client = auth.login_client(provider)
+    if client is None:
+        abort(404, "That sign-in provider is not configured.")
+    session["signin_next"] = safe_next(request.args.get("next"))
+    redirect_uri = f"{current_app.config['PUBLIC_URL']}/shop/auth/{provider}/callback"
+    try:
+        return client.authorize_redirect(redirect_uri)
+    except auth.RequestException:
+        return render_template("shop/signin.html", providers=auth.login_providers(current_app.config),
+                               next=session["signin_next"],
+                               error=f"We could not reach {dict(auth.login_providers(current_app.config))[provider]}. "
+                                     "Try again in a moment."), 503
+
+
+@bp.get("/auth/<provider>/callback")
+def sign_in_callback(provider):
+    client = auth.login_client(provider)
+    if client is None:
+        abort(404, "That sign-in provider is not configured.")
+    try:
+        user = auth.complete_sign_in(client)
+    except auth.SignInFailed as exc:
+        return render_template("shop/signin.html", providers=auth.login_providers(current_app.config),
+                               next=session.get("signin_next", ""), error=f"Sign-in failed: {exc}"), 400
+    session["user_id"] = user.id  # the cart stays: it lives in this same session
+    flash(f"Signed in as {user.name}.", "info")
+    return redirect(safe_next(session.pop("signin_next", None)))
+
+
+@bp.post("/signout")
+def sign_out():
+    """Clears the shop's session only: PayLab ID and the bank keep theirs."""
+    if ConfirmForm().validate_on_submit():
+        session.clear()
+        flash("You are signed out of Veldt Market.", "info")
+    return redirect(url_for("shop.catalogue"))
 
 
 # --- catalogue and cart ---------------------------------------------------------
@@ -74,6 +160,7 @@ def cart_add(slug):
         return redirect(request.referrer or url_for("shop.catalogue"))
     try:
         session["cart"] = services.add_to_cart(_cart(), slug, form.quantity.data)
+        session.permanent = True
     except services.ShopError as exc:
         flash(exc.message, "error")
     else:
@@ -117,18 +204,21 @@ def _require_cart():
 
 
 @bp.route("/checkout/", methods=["GET", "POST"])
+@signin_required
 def checkout_confirm():
     if (back := _require_cart()):
         return back
-    form = ConfirmOrderForm(data={"email": _checkout().get("email", "")} if request.method == "GET" else None)
+    form = ConfirmForm()
     if form.validate_on_submit():
-        _checkout()["email"] = form.email.data.strip()
+        _checkout()["email"] = g.user.email
         session.modified = True
         return redirect(url_for("shop.checkout_delivery"))
-    return render_template("shop/checkout_confirm.html", form=form, step=0, summary=services.cart_summary(_cart()))
+    return render_template("shop/checkout_confirm.html", form=form, step=0, summary=services.cart_summary(_cart()),
+                           user=g.user)
 
 
 @bp.route("/checkout/delivery", methods=["GET", "POST"])
+@signin_required
 def checkout_delivery():
     if (back := _require_cart()) or (back := _require_step("email", "shop.checkout_confirm")):
         return back
@@ -142,6 +232,7 @@ def checkout_delivery():
 
 
 @bp.route("/checkout/address", methods=["GET", "POST"])
+@signin_required
 def checkout_address():
     if (back := _require_cart()) or (back := _require_step("delivery", "shop.checkout_delivery")):
         return back
@@ -156,6 +247,7 @@ def checkout_address():
 
 
 @bp.get("/checkout/review")
+@signin_required
 def checkout_review():
     if (back := _require_cart()) or (back := _require_step("address", "shop.checkout_address")):
         return back
@@ -176,11 +268,12 @@ def _require_step(key, endpoint):
 
 
 @bp.post("/checkout/pay")
+@signin_required
 def checkout_pay():
     """Pay now: place the order (once per checkout) and ask the bank for the payment."""
     if (back := _require_step("address", "shop.checkout_address")):
         existing_token = request.form.get("payment_token", "")
-        order = services.order_by_checkout_token(session["shopper_id"], existing_token)
+        order = services.order_by_checkout_token(g.user, existing_token)
         return redirect(url_for("shop.order", order_id=order.id)) if order else back
     form = PayForm()
     if not form.validate_on_submit():
@@ -188,7 +281,7 @@ def checkout_pay():
     checkout = _checkout()
     try:
         services.validate_card_number(form.card_number.data)
-        order = services.place_order(session["shopper_id"], form.payment_token.data, checkout["email"], _cart(),
+        order = services.place_order(g.user, _shopper_id(), form.payment_token.data, _cart(),
                                      checkout["delivery"], checkout["address"])
     except services.ShopError as exc:
         form.card_number.errors.append(exc.message)
@@ -214,18 +307,20 @@ def _pay(order, card_number, token):
 # --- orders --------------------------------------------------------------------
 
 def _own_order(order_id):
-    order = services.order_for_shopper(session["shopper_id"], order_id)
+    order = services.order_for_user(g.user, order_id)
     if order is None:
         abort(404, "No such order in your order history.")
     return order
 
 
 @bp.get("/orders/")
+@signin_required
 def orders():
-    return render_template("shop/orders.html", orders=services.orders_for_shopper(session["shopper_id"]))
+    return render_template("shop/orders.html", orders=services.orders_for_user(g.user))
 
 
 @bp.get("/orders/<int:order_id>")
+@signin_required
 def order(order_id):
     order = _own_order(order_id)
     return render_template("shop/order.html", order=order, status=services.order_status_payload(order),
@@ -233,6 +328,7 @@ def order(order_id):
 
 
 @bp.post("/orders/<int:order_id>/pay")
+@signin_required
 def order_pay(order_id):
     """Try again after a decline, an expiry or an unreachable bank."""
     order = _own_order(order_id)
@@ -244,6 +340,7 @@ def order_pay(order_id):
 
 
 @bp.post("/orders/<int:order_id>/cancel")
+@signin_required
 def order_cancel(order_id):
     order = _own_order(order_id)
     if not ConfirmForm().validate_on_submit():
@@ -258,9 +355,10 @@ def order_cancel(order_id):
 
 
 @bp.get("/api/orders/<int:order_id>/status")
+@signin_required
 def order_status(order_id):
     """The polling fallback: asks the bank when the socket is down, so the page still catches up."""
-    order = services.order_for_shopper(session["shopper_id"], order_id)
+    order = services.order_for_user(g.user, order_id)
     if order is None:
         raise ApiError(404, "not_found", "No such order in your order history.")
     if services.refresh_payment_from_bank(order, bank_client()):

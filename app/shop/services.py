@@ -91,9 +91,9 @@ def cart_summary(cart, delivery_method=None):
 
 # --- orders and payments --------------------------------------------------------
 
-def place_order(shopper_id, checkout_token, email, cart, delivery_method, address):
-    """Create the order for a checkout once: a second submit of the same checkout returns the same order."""
-    existing = order_by_checkout_token(shopper_id, checkout_token)
+def place_order(user, shopper_id, checkout_token, cart, delivery_method, address):
+    """Create the user's order for a checkout once: a second submit of the same checkout returns the same order."""
+    existing = order_by_checkout_token(user, checkout_token)
     if existing:
         return existing
     summary = cart_summary(cart, delivery_method)
@@ -101,7 +101,7 @@ def place_order(shopper_id, checkout_token, email, cart, delivery_method, addres
         raise ShopError("Your cart is empty.")
     if delivery_method not in DELIVERY_METHODS:
         raise ShopError("Choose a delivery method.")
-    order = Order(shopper_id=shopper_id, checkout_token=checkout_token, email=email,
+    order = Order(user_id=user.id, shopper_id=shopper_id, checkout_token=checkout_token, email=user.email,
                   delivery_method=delivery_method, delivery_fee=summary["delivery_fee"],
                   address_json=json.dumps(address), subtotal=summary["subtotal"], total=summary["total"])
     for line in summary["lines"]:
@@ -112,21 +112,22 @@ def place_order(shopper_id, checkout_token, email, cart, delivery_method, addres
         db.session.commit()
     except IntegrityError:  # the same checkout submitted twice at once
         db.session.rollback()
-        return order_by_checkout_token(shopper_id, checkout_token)
+        return order_by_checkout_token(user, checkout_token)
     return order
 
 
-def order_by_checkout_token(shopper_id, token):
-    return db.session.scalar(select(Order).where(Order.checkout_token == token, Order.shopper_id == shopper_id))
+def order_by_checkout_token(user, token):
+    return db.session.scalar(select(Order).where(Order.checkout_token == token, Order.user_id == user.id))
 
 
-def order_for_shopper(shopper_id, order_id):
+def order_for_user(user, order_id):
+    """The user's own order, or None: another customer's order does not exist for them."""
     order = db.session.get(Order, order_id)
-    return order if order is not None and order.shopper_id == shopper_id else None
+    return order if order is not None and order.user_id == user.id else None
 
 
-def orders_for_shopper(shopper_id):
-    return db.session.scalars(select(Order).where(Order.shopper_id == shopper_id)
+def orders_for_user(user):
+    return db.session.scalars(select(Order).where(Order.user_id == user.id)
                               .order_by(Order.created_at.desc())).all()
 
 

@@ -4,7 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from ..support import BankCustomer, Shopper
+from ..support import BankCustomer, Shopper, new_identity
+from .test_payment_loop_browser import sign_in_at_paylab_id
 
 _names = itertools.count(1)
 
@@ -44,7 +45,7 @@ def test_open_an_account_in_the_bank_app_and_pay_with_the_new_card(live, phone, 
     expect(phone.get_by_text("That username is taken; choose another.")).to_be_visible()
 
     # The new card really pays (the approval is driven over HTTP here; the full UI loop is in the other file).
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("beaded-bracelet")
     order_id, _ = shopper.checkout(card)
     customer = BankCustomer(live.url, username, "a-long-password")
@@ -61,7 +62,7 @@ def test_open_an_account_in_the_bank_app_and_pay_with_the_new_card(live, phone, 
 
 def test_merchant_portal_shows_payments_and_webhook_attempts(live, laptop, customer_factory, screenshots):
     username, password, pin, card = customer_factory()
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("succulent-pot")
     shopper.checkout(card)
     customer = BankCustomer(live.url, username, password)
@@ -88,8 +89,12 @@ def test_error_pages_look_like_their_site(live, laptop, phone):
     expect(laptop.locator(".error-code")).to_have_text("404")
     expect(laptop.get_by_text("We do not sell that product (any more).")).to_be_visible()
     expect(laptop.get_by_role("link", name="Back to the shop")).to_be_visible()
-    laptop.goto(f"{live.url}/shop/orders/999999")
+    laptop.goto(f"{live.url}/shop/orders/999999")  # orders need a signed-in customer first
+    expect(laptop.get_by_role("heading", name="Sign in to Veldt Market")).to_be_visible()
+    laptop.get_by_test_id("signin-paylab").click()
+    sign_in_at_paylab_id(laptop, *new_identity(live.app))
     expect(laptop.get_by_text("No such order in your order history.")).to_be_visible()
+    expect(laptop.locator(".error-code")).to_have_text("404")
 
     phone.goto(f"{live.url}/bank/app/nowhere")
     expect(phone.locator(".big-number")).to_have_text("404")

@@ -3,13 +3,26 @@ import re
 
 from playwright.sync_api import expect
 
-from ..support import wait_for
+from ..support import new_identity, wait_for
 
 NO_RELOAD_MARK = "window.__paylabSamePage = true"
 
 
-def add_to_cart_and_check_out(laptop, live, card_number):
-    """Catalogue → cart (edit it) → confirm → delivery → address → review → Pay now. Returns the binding code."""
+def sign_in_at_paylab_id(laptop, email, password, consent=True):
+    """On the provider's pages: sign in and (the first time) allow the shop."""
+    expect(laptop.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert "/idp/signin" in laptop.url
+    laptop.get_by_label("Email").fill(email)
+    laptop.get_by_label("Password").fill(password)
+    laptop.get_by_role("button", name="Sign in").click()
+    if consent:
+        expect(laptop.get_by_test_id("client-name")).to_have_text("Veldt Market")
+        laptop.get_by_role("button", name="Allow").click()
+
+
+def add_to_cart_and_check_out(laptop, live, card_number, identity=None):
+    """Catalogue → cart (edit it) → sign in → confirm → delivery → address → review → Pay now.
+    Returns the binding code. Without an `identity` a new PayLab ID is made and used."""
     laptop.goto(f"{live.url}/shop/")
     expect(laptop.locator(".product-card")).to_have_count(12)
     laptop.locator("[data-testid=product-headlamp] button").click()
@@ -25,10 +38,13 @@ def add_to_cart_and_check_out(laptop, live, card_number):
     expect(laptop.get_by_test_id("cart-count")).to_have_text("2")
 
     laptop.get_by_role("link", name="Check out").click()
-    laptop.get_by_label("Email for the receipt").fill("not-an-email")
-    laptop.get_by_role("button", name="Continue to delivery").click()
-    expect(laptop.locator(".field-error")).to_have_text("That does not look like an email address.")
-    laptop.get_by_label("Email for the receipt").fill("lerato@example.co.za")
+    if identity is not False:  # False: already signed in
+        expect(laptop.get_by_role("heading", name="Sign in to Veldt Market")).to_be_visible()
+        laptop.get_by_test_id("signin-paylab").click()
+        email, password = identity or new_identity(live.app)
+        sign_in_at_paylab_id(laptop, email, password)
+    expect(laptop.get_by_role("heading", name="Confirm your order")).to_be_visible()
+    expect(laptop.get_by_test_id("cart-count")).to_have_text("2")  # the cart survived the sign-in
     laptop.get_by_role("button", name="Continue to delivery").click()
 
     laptop.get_by_text("Express courier").click()

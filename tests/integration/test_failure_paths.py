@@ -17,7 +17,7 @@ def _order_status(live, order_id):
 
 def test_concurrent_approvals_of_one_request_transfer_once(live, customer_factory):
     username, password, pin, card = customer_factory(balance=500000)
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("coffee-beans")
     shopper.checkout(card)
     phones = [BankCustomer(live.url, username, password) for _ in range(6)]
@@ -53,7 +53,7 @@ def test_two_requests_against_one_balance_never_overdraw(live, customer_factory)
     username, password, pin, card = customer_factory(balance=100000)  # R 1 000
     orders = []
     for _ in range(2):
-        shopper = Shopper(live.url)
+        shopper = Shopper.signed_in(live)
         shopper.fill_cart("hiking-backpack")  # R 899 + R 65 delivery each
         orders.append(shopper.checkout(card)[0])
     phone_a, phone_b = BankCustomer(live.url, username, password), BankCustomer(live.url, username, password)
@@ -88,7 +88,7 @@ def test_expiry_reaches_the_shop_and_blocks_approval(live, customer_factory):
     username, password, pin, card = customer_factory()
     live.app.config["PAYMENT_TTL_SECONDS"] = 1
     try:
-        shopper = Shopper(live.url)
+        shopper = Shopper.signed_in(live)
         shopper.fill_cart("enamel-mug")
         order_id, _ = shopper.checkout(card)
     finally:
@@ -102,7 +102,7 @@ def test_expiry_reaches_the_shop_and_blocks_approval(live, customer_factory):
 
 def test_cancel_while_waiting(live, customer_factory):
     username, password, pin, card = customer_factory()
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("dotted-notebook")
     order_id, _ = shopper.checkout(card)
     phone = BankCustomer(live.url, username, password)
@@ -122,7 +122,7 @@ def test_shop_down_during_approval_is_completed_by_webhook_retry(live, customer_
     original = live.app.config["SHOP_WEBHOOK_URL"]
     live.app.config["SHOP_WEBHOOK_URL"] = f"{proxy.url}/shop/webhooks/bank"
     try:
-        shopper = Shopper(live.url)
+        shopper = Shopper.signed_in(live)
         shopper.fill_cart("water-bottle")
         order_id, _ = shopper.checkout(card)  # the shop's callback goes through the proxy, which is down
         phone = BankCustomer(live.url, username, password)
@@ -160,7 +160,7 @@ def test_a_restart_does_not_lose_a_pending_webhook(tmp_path):
     proxy = SwitchableProxy(first.port)  # down: the shop cannot be reached
     first.app.config["SHOP_WEBHOOK_URL"] = f"{proxy.url}/shop/webhooks/bank"
     username, password, pin, card = new_customer(first.app)
-    shopper = Shopper(first.url)
+    shopper = Shopper.signed_in(first)
     shopper.fill_cart("braai-tongs")
     order_id, _ = shopper.checkout(card)
     phone = BankCustomer(first.url, username, password)

@@ -10,7 +10,7 @@ from ..support import BankCustomer, Shopper, wait_for
 
 def test_checkout_approve_webhook_marks_order_paid(live, customer_factory):
     username, password, pin, card = customer_factory(balance=500000)
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("headlamp", 2)
     order_id, page = shopper.checkout(card)
 
@@ -41,7 +41,7 @@ def test_checkout_approve_webhook_marks_order_paid(live, customer_factory):
 
 def test_decline_reaches_the_shop_and_allows_a_retry(live, customer_factory):
     username, password, pin, card = customer_factory()
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("rooibos-tea")
     order_id, _ = shopper.checkout(card, delivery="collect")
     phone = BankCustomer(live.url, username, password)
@@ -66,7 +66,7 @@ def test_decline_reaches_the_shop_and_allows_a_retry(live, customer_factory):
 
 def test_insufficient_funds_declines_without_moving_money(live, customer_factory):
     username, password, pin, card = customer_factory(balance=1000)
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("wireless-earbuds")
     order_id, _ = shopper.checkout(card)
     phone = BankCustomer(live.url, username, password)
@@ -83,7 +83,7 @@ def test_insufficient_funds_declines_without_moving_money(live, customer_factory
 
 def test_wrong_pin_is_refused_and_nothing_moves(live, customer_factory):
     username, password, pin, card = customer_factory()
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("sunglasses")
     order_id, _ = shopper.checkout(card)
     phone = BankCustomer(live.url, username, password)

@@ -61,7 +61,7 @@ def _order_state(live, order_id):
 def pending_order(live, customer_factory):
     """An order whose payment is pending at the bank: (order_id, bank payment request id)."""
     *_, card = customer_factory()
-    shopper = Shopper(live.url)
+    shopper = Shopper.signed_in(live)
     shopper.fill_cart("enamel-mug")
     order_id, _ = shopper.checkout(card)
     status, payment_status, payment_id = _order_state(live, order_id)

@@ -86,7 +86,7 @@ def test_a_bank_cookie_copied_into_shop_session_is_refused(app, client):
     assert fresh != bank_value
     shop_session = _serializer(app, "shop").loads(fresh)
     assert "customer_id" not in shop_session
-    assert "shopper_id" in shop_session
+    assert set(shop_session) == {"csrf_token"}  # a brand new session: only the page's CSRF token
 
 
 def test_a_shop_cookie_copied_into_bank_session_does_not_log_in(app, client):
@@ -99,11 +99,13 @@ def test_a_shop_cookie_copied_into_bank_session_does_not_log_in(app, client):
 
 
 def test_bank_logout_does_not_touch_the_shop_session(app, client):
-    client.get("/shop/")
-    shopper = _serializer(app, "shop").loads(client.get_cookie("shop_session").value)["shopper_id"]
+    page = client.get("/shop/").get_data(as_text=True)
+    client.post("/shop/cart/add/headlamp", data={"csrf_token": csrf_token(page), "quantity": 2})
+    cart = _serializer(app, "shop").loads(client.get_cookie("shop_session").value)["cart"]
+    assert cart == {"headlamp": 2}
     _login_to_bank(client)
     home = client.get("/bank/app/")
     assert home.status_code == 200
     client.post("/bank/app/logout", data={"csrf_token": csrf_token(home.get_data(as_text=True))})
     assert client.get("/bank/app/").status_code == 302
-    assert _serializer(app, "shop").loads(client.get_cookie("shop_session").value)["shopper_id"] == shopper
+    assert _serializer(app, "shop").loads(client.get_cookie("shop_session").value)["cart"] == cart

@@ -1,0 +1,15 @@
+"""The identity provider, PayLab ID: accounts, and an OpenID Connect provider for the shop (and others)."""
+from flask import Blueprint
+
+bp = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates")
+
+
+def init_idp(app):
+    """Register the provider's routes, OIDC server, rate limits and CLI on `app`."""
+    from . import routes  # noqa: F401  (routes register on bp)
+    from .cli import idp_cli
+    from .oauth2 import init_oidc_server
+
+    init_oidc_server(app)
+    app.register_blueprint(bp)
+    app.cli.add_command(idp_cli)

@@ -1,0 +1,23 @@
+"""PayLab ID's forms (Flask-WTF: every POST carries a CSRF token)."""
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=200)])
+
+
+class SignUpForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(message="Tell us your name."), Length(max=100)])
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(message="Choose a password."), Length(max=200)])
+
+
+class ConsentForm(FlaskForm):
+    decision = HiddenField()
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (sign out, revoke): just the CSRF token."""

@@ -1,0 +1,112 @@
+"""PayLab ID's domain logic: accounts, clients and consents. No request context needed."""
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from .models import Client, Consent, User
+
+MIN_PASSWORD_LENGTH = 10
+# Compared against when an email is unknown, so a miss costs what a wrong password costs.
+_DUMMY_HASH = generate_password_hash("no-such-user-password")
+SIGN_UP_REFUSED = "You can't create an account with that email address. If you already have one, sign in."
+
+
+class IdpError(Exception):
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+def normalise_email(text):
+    try:
+        return validate_email((text or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise IdpError("Enter a valid email address, such as name@example.co.za.", "email") from None
+
+
+def create_user(email, name, password):
+    """Sign up. The same neutral message covers a taken email, so sign-up reveals as little as sign-in."""
+    email = normalise_email(email)
+    if not (name or "").strip():
+        raise IdpError("Tell us your name.", "name")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise IdpError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.", "password")
+    user = User(email=email, name=name.strip(), password_hash=generate_password_hash(password))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise IdpError(SIGN_UP_REFUSED, "email") from None
+    return user
+
+
+def authenticate(email, password):
+    """The user with these credentials, or None. Unknown email and wrong password look the same."""
+    try:
+        email = normalise_email(email)
+    except IdpError:
+        email = None
+    user = db.session.scalar(select(User).where(User.email == email)) if email else None
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return user if user.check_password(password or "") else None
+
+
+def create_client(name, redirect_uris, scope="openid profile email"):
+    """Register a relying party; returns (client, client_secret). The secret is stored hashed."""
+    if not (name or "").strip():
+        raise IdpError("A client needs a name.", "name")
+    uris = [uri.strip() for uri in redirect_uris if uri and uri.strip()]
+    if not uris or not all(uri.startswith(("http://", "https://")) for uri in uris):
+        raise IdpError("Give at least one absolute http(s) redirect URI.", "redirect_uri")
+    secret = secrets.token_urlsafe(32)
+    client = Client(client_id="pid_" + secrets.token_hex(8), client_secret=generate_password_hash(secret))
+    client.set_client_metadata({"client_name": name.strip(), "redirect_uris": uris, "scope": scope,
+                                "grant_types": ["authorization_code"], "response_types": ["code"],
+                                "token_endpoint_auth_method": "client_secret_basic"})
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def add_redirect_uri(client, uri):
+    """Allow one more exact redirect URI (e.g. after PUBLIC_URL changed). Commits."""
+    metadata = dict(client.client_metadata)
+    if uri not in metadata.get("redirect_uris", []):
+        metadata["redirect_uris"] = metadata.get("redirect_uris", []) + [uri]
+        client.set_client_metadata(metadata)
+        db.session.commit()
+
+
+def find_client(client_id):
+    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def consent_for(user, client_id):
+    return db.session.scalar(select(Consent).where(Consent.user_id == user.id, Consent.client_id == client_id))
+
+
+def remember_consent(user, client_id, scope):
+    consent = consent_for(user, client_id)
+    if consent is None:
+        db.session.add(Consent(user_id=user.id, client_id=client_id, scope=scope))
+    else:
+        consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
+    db.session.commit()
+
+
+def consents_of(user):
+    return db.session.scalars(select(Consent).where(Consent.user_id == user.id)).all()
+
+
+def revoke_consent(user, client_id):
+    consent = consent_for(user, client_id)
+    if consent is not None:
+        db.session.delete(consent)
+        db.session.commit()

@@ -170,3 +170,20 @@ def test_a_second_provider_at_another_issuer_signs_in_by_configuration(campus_se
         return [(u.issuer, u.email) for u in db.session.scalars(select(ShopUser))]
     assert in_app_db(shop, users) == [(f"{provider.url}/idp", email)]
     assert shopper.get("/shop/cart").text.count("Rechargeable Headlamp") >= 1  # the cart survived
+
+
+def test_the_shops_provider_calls_go_through_the_traced_http_client(live):
+    from app.common import tracing
+    seen = []
+
+    def observer(kind, details):
+        if kind == "http" and details["sender"] == "shop":
+            seen.append((details["method"], details["url"].split("?")[0], details["status"]))
+    tracing.add_observer(observer)
+    try:
+        Shopper.signed_in(live)
+    finally:
+        tracing.remove_observer(observer)
+    internal = live.app.config["INTERNAL_URL"]
+    assert ("POST", f"{internal}/idp/token", 200) in seen
+    assert ("GET", f"{internal}/idp/userinfo", 200) in seen  # PUBLIC_URL mapped to INTERNAL_URL

@@ -109,3 +109,14 @@ def test_bank_logout_does_not_touch_the_shop_session(app, client):
     client.post("/bank/app/logout", data={"csrf_token": csrf_token(home.get_data(as_text=True))})
     assert client.get("/bank/app/").status_code == 302
     assert _serializer(app, "shop").loads(client.get_cookie("shop_session").value)["cart"] == cart
+
+
+def test_cookies_are_secure_when_public_url_is_https(tmp_path, seeded_instance):
+    import shutil
+
+    from ..support import make_app
+    shutil.copytree(seeded_instance, tmp_path / "instance")
+    app = make_app(tmp_path / "instance", PUBLIC_URL="https://paylab.example")
+    response = app.test_client().get("/bank/app/login")
+    cookie = _set_cookies(response)["bank_session"][0]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"

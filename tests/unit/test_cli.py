@@ -1,0 +1,58 @@
+"""The operator commands print the JSON the contract promises, and the seed can run twice."""
+import json
+
+from sqlalchemy import func, select
+
+from app.bank.models import Customer, Merchant
+from app.common.security import luhn_valid
+from app.extensions import db
+from app.idp.models import Client
+
+
+def test_create_customer_prints_username_card_and_balance(runner):
+    result = runner.invoke(args=["bank", "create-customer", "--username", "Sipho", "--password", "s3cret-pass",
+                                 "--pin", "4321", "--balance", "5000.00"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["username"] == "sipho" and data["balance"] == "5000.00" and luhn_valid(data["card_number"])
+
+
+def test_create_customer_explains_bad_input_without_a_traceback(runner):
+    result = runner.invoke(args=["bank", "create-customer", "--username", "x", "--password", "short", "--pin", "12"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "username" in result.output.lower()
+    result = runner.invoke(args=["bank", "create-customer", "--username", "zola", "--password", "long-enough",
+                                 "--pin", "1234", "--balance", "NaN"])
+    assert result.exit_code != 0 and "NaN" in result.output
+
+
+def test_create_merchant_prints_credentials_once(runner, app):
+    result = runner.invoke(args=["bank", "create-merchant", "--name", "Another Shop",
+                                 "--callback-url", "https://shop.example/webhooks/bank"])
+    data = json.loads(result.output)
+    assert set(data) == {"client_id", "client_secret", "webhook_secret"}
+    merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == data["client_id"]))
+    assert merchant.check_client_secret(data["client_secret"])
+    assert data["client_secret"] not in merchant.client_secret_hash
+
+
+def test_idp_create_client(runner):
+    result = runner.invoke(args=["idp", "create-client", "--name", "My app",
+                                 "--redirect-uri", "https://my.app/callback", "--redirect-uri", "http://localhost/cb"])
+    data = json.loads(result.output)
+    client = db.session.scalar(select(Client).where(Client.client_id == data["client_id"]))
+    assert client.check_client_secret(data["client_secret"]) and client.client_name == "My app"
+    assert client.redirect_uris == ["https://my.app/callback", "http://localhost/cb"]
+    bad = runner.invoke(args=["idp", "create-client", "--name", "X", "--redirect-uri", "not-a-url"])
+    assert bad.exit_code != 0 and "redirect URI" in bad.output
+
+
+def test_seed_is_idempotent(runner):
+    def counts():
+        return (db.session.scalar(select(func.count(Merchant.id))), db.session.scalar(select(func.count(Customer.id))),
+                db.session.scalar(select(func.count(Client.id))))
+    before = counts()
+    for _ in range(2):
+        result = runner.invoke(args=["seed"])
+        assert result.exit_code == 0, result.output
+    assert counts() == before  # the app fixture is already seeded: nothing new

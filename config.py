@@ -56,6 +56,13 @@ class Config:
     # How often the bank's worker wakes up on its own to expire and redeliver.
     BANK_WORKER_INTERVAL_SECONDS = _env_float("BANK_WORKER_INTERVAL_SECONDS", 1.0)
     BACKGROUND_WORKERS = os.environ.get("BACKGROUND_WORKERS", "1") not in ("0", "false", "no")
+    # Web Push: whom push services may contact (mailto: or https:); None derives one from PUBLIC_URL.
+    VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT")
+    PUSH_TIMEOUT_SECONDS = _env_float("PUSH_TIMEOUT_SECONDS", 10.0)
+    PUSH_MAX_ATTEMPTS = _env_int("PUSH_MAX_ATTEMPTS", 5)
+    PUSH_WORKER_THREADS = _env_int("PUSH_WORKER_THREADS", 4)
+    # Behind a reverse proxy or tunnel, trust this many X-Forwarded-* hops (0: no proxy, the default).
+    PROXY_FIX_HOPS = _env_int("PROXY_FIX_HOPS", 0)
     DEMO_STARTING_BALANCE_CENTS = _env_int("DEMO_STARTING_BALANCE_CENTS", 500000)
 
     # Shop as a merchant of the bank.  None means "read instance/shop-merchant.json",
@@ -98,6 +105,7 @@ class TestConfig(Config):
     WEBHOOK_RETRY_BASE_SECONDS = 0.2
     BANK_WORKER_INTERVAL_SECONDS = 0.1
     HTTP_READ_TIMEOUT = 5.0
+    PUSH_TIMEOUT_SECONDS = 5.0
     SOCKETIO_MESSAGE_QUEUE = None
     DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = IDP_DATABASE_URL = None
     LOGIN_PROVIDERS = "paylab"

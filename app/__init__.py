@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from flask import Flask, redirect, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 
@@ -23,6 +24,9 @@ def create_app(config_class=Config, instance_path=None):
     app.config.from_object(config_class)
     apply_embedded_defaults(app)
     app.session_interface = PerServerSessionInterface()
+    if app.config["PROXY_FIX_HOPS"]:  # opt-in: only behind a proxy or tunnel you run
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -60,6 +64,7 @@ def create_app(config_class=Config, instance_path=None):
 
 def start_background_workers(app):
     """Start the servers' background workers now (the dev server calls this at start-up)."""
-    worker = app.extensions.get("bank_worker")
-    if worker is not None and app.config["BACKGROUND_WORKERS"]:
-        worker.start()
+    for name in ("bank_worker", "bank_push_worker"):
+        worker = app.extensions.get(name)
+        if worker is not None and app.config["BACKGROUND_WORKERS"]:
+            worker.start()

@@ -56,6 +56,15 @@ def live(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def push_service():
+    """The tests' own RFC 8030 push service on a free port (see tests/pushservice.py)."""
+    from .pushservice import LocalPushService
+    service = LocalPushService().start()
+    yield service
+    service.stop()
+
+
 def new_customer(app, balance=500000, pin="1234", password="correct-horse"):
     """Open a fresh bank customer; returns (username, password, pin, card_number)."""
     username = f"learner{next(_usernames)}"

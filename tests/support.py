@@ -55,8 +55,9 @@ class LiveServer:
         return self
 
     def stop(self):
-        if "bank_worker" in self.app.extensions:
-            self.app.extensions["bank_worker"].stop()
+        for name in ("bank_worker", "bank_push_worker"):
+            if name in self.app.extensions:
+                self.app.extensions[name].stop()
         self.server.shutdown()
         self.server.server_close()
 
@@ -178,6 +179,17 @@ class BankCustomer:
 
     def pending(self):
         return self.http.get(self.base + "/bank/app/api/approvals", timeout=10).json()["approvals"]
+
+    def api(self, method, path, **kwargs):
+        """A JSON call from the bank app's page JS: same cookie, CSRF token in X-CSRFToken."""
+        page = self.http.get(self.base + "/bank/app/", timeout=10).text
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+        return self.http.request(method, self.base + path, timeout=10, headers={"X-CSRFToken": token}, **kwargs)
+
+    def register_device(self, subscription, name="Test phone"):
+        response = self.api("POST", "/bank/app/api/devices", json={"subscription": subscription, "name": name})
+        assert response.status_code == 201, response.text
+        return response.json()
 
     def decide(self, request_id, action, pin=None):
         page = self.http.get(f"{self.base}/bank/app/", timeout=10).text  # its sign-out form has the token

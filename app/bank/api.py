@@ -56,7 +56,7 @@ def create_payment_request():
         raise _api_error(exc) from None
     if not replayed:
         payment = services.payment_request_for_merchant(merchant, response["id"])
-        notify.payment_request_changed(payment)
+        notify.payment_request_created(payment)
     result = jsonify(response)
     result.status_code = 201
     result.headers["Location"] = f"{current_app.config['PUBLIC_URL']}/bank/api/v1/payment-requests/{response['id']}"

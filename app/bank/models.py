@@ -275,3 +275,62 @@ class WebhookAttempt(BankModel):
     duration_ms = db.Column(db.Integer, nullable=False, default=0)
 
     event = db.relationship("WebhookEvent", back_populates="attempts")
+
+
+class Device(BankModel):
+    """A phone (or browser) of a customer's, reachable by Web Push through its subscription."""
+    __tablename__ = "devices"
+    id = db.Column(db.Integer, primary_key=True)
+    customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False, index=True)
+    endpoint = db.Column(db.String(1000), unique=True, nullable=False)
+    p256dh = db.Column(db.String(200), nullable=False)
+    auth = db.Column(db.String(100), nullable=False)
+    name = db.Column(db.String(100), nullable=False, default="This device")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_attempt_at = db.Column(db.DateTime)
+    last_success_at = db.Column(db.DateTime)
+    last_status = db.Column(db.String(120))
+
+    customer = db.relationship("Customer")
+    attempts = db.relationship("PushAttempt", back_populates="device", order_by="PushAttempt.id.desc()",
+                               cascade="all, delete-orphan", passive_deletes=True)
+
+    def subscription_info(self):
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+    def to_json(self):
+        return {"id": self.id, "name": self.name, "endpoint_host": self.endpoint.split("/")[2],
+                "created_at": isoformat(self.created_at), "last_attempt_at": isoformat(self.last_attempt_at),
+                "last_success_at": isoformat(self.last_success_at), "last_status": self.last_status}
+
+
+class PushMessage(BankModel):
+    """The push outbox: one message for one device, sent off the request path and retried on 429/5xx."""
+    __tablename__ = "push_messages"
+    id = db.Column(db.Integer, primary_key=True)
+    device_id = db.Column(db.Integer, db.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True)
+    payment_request_id = db.Column(db.String(40), db.ForeignKey("payment_requests.id"))
+    kind = db.Column(db.String(20), nullable=False)  # payment_request | test
+    payload = db.Column(db.Text, nullable=False)
+    topic = db.Column(db.String(32), nullable=False)
+    expires_at = db.Column(db.DateTime, nullable=False)  # TTL is counted down to this
+    state = db.Column(db.String(20), nullable=False, default="queued", index=True)
+    next_attempt_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    attempt_count = db.Column(db.Integer, nullable=False, default=0)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    device = db.relationship("Device")
+
+
+class PushAttempt(BankModel):
+    """One POST to a push service, as recorded on the device."""
+    __tablename__ = "push_attempts"
+    id = db.Column(db.Integer, primary_key=True)
+    device_id = db.Column(db.Integer, db.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True)
+    message_id = db.Column(db.Integer, db.ForeignKey("push_messages.id", ondelete="CASCADE"), nullable=False)
+    attempted_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    status_code = db.Column(db.Integer)
+    error = db.Column(db.String(300))
+    duration_ms = db.Column(db.Integer, nullable=False, default=0)
+
+    device = db.relationship("Device", back_populates="attempts")

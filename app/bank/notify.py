@@ -20,3 +20,16 @@ def payment_request_changed(payment):
     worker = current_app.extensions.get("bank_worker")
     if worker is not None:
         worker.wake()
+
+
+def payment_request_created(payment):
+    """A new request: the bank app's open screens hear it at once, and every registered phone gets a push."""
+    payment_request_changed(payment)
+    if payment.status == "pending":
+        from .push import queue_payment_push
+        if queue_payment_push(payment, bank_app_url()):
+            current_app.extensions["bank_push_worker"].wake()
+
+
+def bank_app_url():
+    return current_app.config["PUBLIC_URL"] + "/bank/app"

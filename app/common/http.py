@@ -60,13 +60,22 @@ def traced_request(send, settings, method, url, **kwargs):
         )
 
 
+def traced_session(settings):
+    """A plain `requests.Session` whose every request is traced and timed out (for libraries that
+    want a session, such as pywebpush)."""
+    session = requests.Session()
+    session.headers["User-Agent"] = f"PayLab-{settings.sender}/1.0"
+    send = session.request
+    session.request = lambda method, url, **kwargs: traced_request(send, settings, method, url, **kwargs)
+    return session
+
+
 class HttpClient:
     """A `requests.Session` with default timeouts, the URL map and message tracing."""
 
     def __init__(self, settings):
         self.settings = settings
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"PayLab-{settings.sender}/1.0"
+        self.session = traced_session(settings)
 
     @classmethod
     def from_config(cls, config, sender):
@@ -74,7 +83,7 @@ class HttpClient:
 
     def request(self, method, url, **kwargs):
         """Send a request; raises `requests.RequestException` on network failure or timeout."""
-        return traced_request(self.session.request, self.settings, method, url, **kwargs)
+        return self.session.request(method, url, **kwargs)
 
     def get(self, url, **kwargs):
         return self.request("GET", url, **kwargs)

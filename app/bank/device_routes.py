@@ -1,0 +1,91 @@
+"""The bank app's devices, push and diagnostics: pages and their JSON API (CSRF via X-CSRFToken)."""
+from flask import current_app, g, jsonify, render_template, request
+from sqlalchemy import select
+
+from ..common.errors import ApiError
+from ..extensions import csrf, db
+from . import bp, devices, push
+from .app_routes import customer_required
+from .models import Device, PushAttempt
+from .notify import bank_app_url
+from ..common.qr import qr_svg
+from .vapid import application_server_key
+
+
+@bp.get("/app/devices")
+@customer_required
+def app_devices():
+    return render_template("bank/devices.html", devices=devices.devices_of(g.customer),
+                           app_qr=qr_svg(bank_app_url() + "/"), app_url=bank_app_url() + "/")
+
+
+@bp.get("/app/diagnostics")
+@customer_required
+def app_diagnostics():
+    return render_template("bank/diagnostics.html", public_url=current_app.config["PUBLIC_URL"])
+
+
+@bp.get("/app/api/push/key")
+def app_api_push_key():
+    """The VAPID public key, as `applicationServerKey` for pushManager.subscribe()."""
+    return jsonify(public_key=application_server_key(current_app.extensions["bank_vapid"]))
+
+
+@bp.get("/app/api/devices")
+@customer_required
+def app_api_devices():
+    return jsonify(devices=[d.to_json() for d in devices.devices_of(g.customer)])
+
+
+@bp.post("/app/api/devices")
+@customer_required
+def app_api_register_device():
+    body = request.get_json(silent=True) or {}
+    try:
+        device = devices.register_device(g.customer, body.get("subscription"), body.get("name"))
+    except devices.DeviceError as exc:
+        raise ApiError(422, "invalid_field", str(exc)) from None
+    return jsonify(device.to_json()), 201
+
+
+@bp.delete("/app/api/devices/<int:device_id>")
+@customer_required
+def app_api_remove_device(device_id):
+    try:
+        devices.remove_device(g.customer, device_id)
+    except devices.DeviceError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return "", 204
+
+
+@bp.post("/app/api/devices/test")
+@customer_required
+def app_api_test_push():
+    """Send me a test notification: the whole path, bank → push service → service worker."""
+    queued = push.queue_test_push(g.customer, bank_app_url())
+    if not queued:
+        raise ApiError(409, "no_device", "Enable notifications on this device first.")
+    current_app.extensions["bank_push_worker"].wake()
+    return jsonify(queued=queued), 202
+
+
+@bp.post("/app/api/devices/resubscribe")
+@csrf.exempt  # sent by the service worker, which has no page token; the old endpoint is the credential
+def app_api_resubscribe():
+    body = request.get_json(silent=True) or {}
+    try:
+        device = devices.replace_subscription(body.get("old_endpoint"), body.get("subscription"))
+    except devices.DeviceError as exc:
+        raise ApiError(422, "invalid_field", str(exc)) from None
+    return jsonify(device.to_json())
+
+
+@bp.get("/app/api/diagnostics")
+@customer_required
+def app_api_diagnostics():
+    """What the bank knows: the devices, and the last push it sent to each."""
+    last = db.session.scalars(select(PushAttempt).join(Device).where(Device.customer_id == g.customer.id)
+                              .order_by(PushAttempt.id.desc()).limit(1)).first()
+    return jsonify(devices=[dict(d.to_json(), endpoint=d.endpoint) for d in devices.devices_of(g.customer)],
+                   last_push={"attempted_at": last.attempted_at.isoformat() + "Z", "status": last.status_code,
+                              "error": last.error} if last else None)

@@ -1,0 +1,56 @@
+// The diagnostics panel: every link of the push chain, green or red, with the fix.
+import {isIos, isStandalone, lastPushReceived, pushSupport} from "./push.js";
+
+function show(row, ok, detail) {
+  row.classList.toggle("ok", ok);
+  row.classList.toggle("bad", !ok);
+  row.querySelector("[data-state]").textContent = ok ? "OK" : "Fix";
+  row.querySelector("[data-detail]").textContent = detail;
+  row.querySelector("[data-fix]").hidden = ok;
+}
+
+export async function runDiagnostics(root) {
+  const row = (name) => root.querySelector(`[data-check="${name}"]`);
+  const support = pushSupport();
+  show(row("secure"), support.secureContext, support.secureContext ? location.origin : "This page is not on https.");
+
+  const registration = support.serviceWorker ? await navigator.serviceWorker.getRegistration("/bank/app/") : null;
+  const active = Boolean(registration && registration.active && registration.active.state === "activated");
+  show(row("worker"), active, active ? `Active, scope ${registration.scope}` : "No active service worker.");
+
+  const permission = support.notifications ? Notification.permission : "unsupported";
+  show(row("permission"), permission === "granted", `Permission: ${permission}`);
+
+  const subscription = active && support.pushManager ? await registration.pushManager.getSubscription() : null;
+  const known = await (await fetch("/bank/app/api/diagnostics")).json();
+  const match = subscription && known.devices.find((d) => d.endpoint === subscription.endpoint);
+  show(row("subscribed"), Boolean(match),
+       match ? `Known to the bank as "${match.name}"` : subscription ? "Subscribed, but the bank does not know it." : "Not subscribed.");
+
+  const standalone = isStandalone();
+  const needsInstall = isIos();
+  show(row("installed"), standalone || !needsInstall,
+       standalone ? "Opened from the Home Screen." : needsInstall ? "Not installed: iPhone only delivers push to installed apps."
+         : "In a browser tab: fine for push here (installing is optional).");
+
+  const socket = window.paylabBankSocket;
+  const connected = Boolean(socket && socket.connected);
+  show(row("socket"), connected, connected ? `Connected (${socket.io.engine.transport.name})` : "Not connected.");
+
+  const received = await lastPushReceived();
+  const sent = known.last_push;
+  const sentOk = Boolean(sent && sent.status >= 200 && sent.status < 300);
+  show(row("push"), sentOk && Boolean(received),
+       `Last sent: ${sent ? `${sent.attempted_at} (${sent.status || sent.error})` : "never"} · ` +
+       `last received here: ${received ? received.received_at : "never"}`);
+  root.dataset.done = "true";
+}
+
+export function startDiagnostics(root) {
+  const run = () => runDiagnostics(root).catch((err) => { root.dataset.error = err.message; });
+  root.querySelector("[data-rerun]").addEventListener("click", run);
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type === "push-received") run();
+  });
+  setTimeout(run, 300); // give the socket a moment to connect
+}

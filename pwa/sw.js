@@ -1,0 +1,95 @@
+// Baobab Bank's service worker: one listener per event, each inside waitUntil.
+// It shows every push (iOS revokes subscriptions that stay silent), opens the approval screen
+// on a tap, keeps the subscription alive, and serves an offline shell. API answers are never cached.
+
+const SHELL_CACHE = "baobab-shell-v1";
+const DIAG_CACHE = "baobab-diagnostics";
+const OFFLINE_URL = "/bank/app/offline";
+const SHELL = [OFFLINE_URL, "/bank/app/static/css/bank.css", "/bank/app/static/icons/baobab.svg",
+               "/bank/app/static/icons/icon-192.png"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) {
+      if (key !== SHELL_CACHE && key !== DIAG_CACHE) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+function isNeverCached(url) {
+  return url.pathname.startsWith("/bank/app/api/") || url.pathname.startsWith("/socket.io/");
+}
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== self.location.origin || isNeverCached(url)) return;
+  if (event.request.mode === "navigate") {
+    // Pages: always the network (they carry live balances); the offline shell only when it fails.
+    event.respondWith(fetch(event.request).catch(() => caches.match(OFFLINE_URL)));
+  } else if (SHELL.includes(url.pathname)) {
+    event.respondWith(caches.match(event.request).then((hit) => hit || fetch(event.request)));
+  }
+});
+
+async function rememberPush(payload) {
+  // The diagnostics panel reads this: proof that a push reached this very browser.
+  const cache = await caches.open(DIAG_CACHE);
+  const record = {received_at: new Date().toISOString(), id: payload.id || null, type: payload.type || null};
+  await cache.put("/bank/app/__diagnostics/last-push", new Response(JSON.stringify(record),
+    {headers: {"Content-Type": "application/json"}}));
+  for (const client of await self.clients.matchAll({type: "window", includeUncontrolled: true})) {
+    client.postMessage({type: "push-received", ...record});
+  }
+}
+
+self.addEventListener("push", (event) => {
+  let payload = {};
+  try {
+    payload = event.data ? event.data.json() : {};
+  } catch (err) {
+    payload = {body: event.data ? event.data.text() : ""};
+  }
+  const title = payload.title || "Baobab Bank";
+  const options = {
+    body: payload.body || "You have a new message from Baobab Bank.",
+    tag: payload.id || "baobab",
+    renotify: true,
+    requireInteraction: payload.type === "payment_request",
+    icon: "/bank/app/static/icons/icon-192.png",
+    badge: "/bank/app/static/icons/icon-192.png",
+    data: {url: payload.url || "/bank/app/", id: payload.id || null, binding_code: payload.binding_code || null},
+  };
+  event.waitUntil(Promise.all([self.registration.showNotification(title, options), rememberPush(payload)]));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data?.url || "/bank/app/", self.location.origin).href;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({type: "window", includeUncontrolled: true});
+    for (const client of windows) client.postMessage({type: "open-approval", url: target});
+    const inScope = windows.find((client) => new URL(client.url).pathname.startsWith("/bank/app/"));
+    if (inScope) {
+      await inScope.focus();
+      return inScope.navigate(target);
+    }
+    return self.clients.openWindow(target);
+  })());
+});
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil((async () => {
+    const {public_key: key} = await (await fetch("/bank/app/api/push/key")).json();
+    const subscription = await self.registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: key});
+    await fetch("/bank/app/api/devices/resubscribe", {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({old_endpoint: event.oldSubscription?.endpoint, subscription: subscription.toJSON()}),
+    });
+  })());
+});

@@ -68,6 +68,7 @@ class Config:
     # Shop as a merchant of the bank.  None means "read instance/shop-merchant.json",
     # which `flask seed` writes when it registers the shop with the bank.
     BANK_API_URL = os.environ.get("BANK_API_URL")
+    BANK_APP_URL = os.environ.get("BANK_APP_URL")  # what the shop's QR code opens on the phone
     BANK_CLIENT_ID = os.environ.get("BANK_CLIENT_ID")
     BANK_CLIENT_SECRET = os.environ.get("BANK_CLIENT_SECRET")
     BANK_WEBHOOK_SECRET = os.environ.get("BANK_WEBHOOK_SECRET")
@@ -111,5 +112,5 @@ class TestConfig(Config):
     LOGIN_PROVIDERS = "paylab"
     # The suite signs in hundreds of times from 127.0.0.1; tests of the limits set the real ones.
     RATELIMIT_SIGNIN = RATELIMIT_SIGNUP = RATELIMIT_TOKEN = "10000 per minute"
-    BANK_API_URL = SHOP_WEBHOOK_URL = None
+    BANK_API_URL = SHOP_WEBHOOK_URL = BANK_APP_URL = None
     BANK_CLIENT_ID = BANK_CLIENT_SECRET = BANK_WEBHOOK_SECRET = None

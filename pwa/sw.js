@@ -75,7 +75,11 @@ self.addEventListener("notificationclick", (event) => {
     for (const client of windows) client.postMessage({type: "open-approval", url: target});
     const inScope = windows.find((client) => new URL(client.url).pathname.startsWith("/bank/app/"));
     if (inScope) {
-      await inScope.focus();
+      try {
+        await inScope.focus();
+      } catch (err) {
+        // focus() needs a real tap; navigating still brings up the approval screen
+      }
       return inScope.navigate(target);
     }
     return self.clients.openWindow(target);

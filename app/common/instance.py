@@ -55,6 +55,7 @@ def apply_embedded_defaults(app):
         for server, key in SERVER_DATABASES.items()
     }
     config["BANK_API_URL"] = config.get("BANK_API_URL") or f"{config['INTERNAL_URL']}/bank"
+    config["BANK_APP_URL"] = config.get("BANK_APP_URL") or f"{config['PUBLIC_URL']}/bank/app/"
     config["SHOP_WEBHOOK_URL"] = config.get("SHOP_WEBHOOK_URL") or f"{config['INTERNAL_URL']}/shop/webhooks/bank"
     merchant = read_json(app.instance_path, "shop-merchant.json")
     for key, field in (("BANK_CLIENT_ID", "client_id"), ("BANK_CLIENT_SECRET", "client_secret"),

@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, g, jsonify, redirect, render_templa
 
 from ..common.errors import ApiError
 from ..common.http import HttpClient
+from ..common.qr import qr_svg
 from ..extensions import db
 from . import auth, bp, services
 from .bank_client import BankClient
@@ -75,7 +76,7 @@ def shop_template_helpers():
     cart = session.get("cart", {}) if request.path.startswith("/shop") else {}
     return {"cart_count": sum(int(q) for q in cart.values()), "checkout_steps": CHECKOUT_STEPS,
             "shop_user": g.get("user"), "signout_form": ConfirmForm(),
-            "delivery_methods": DELIVERY_METHODS, "bank_app_url": current_app.config["PUBLIC_URL"] + "/bank/app/"}
+            "delivery_methods": DELIVERY_METHODS, "bank_app_url": current_app.config["BANK_APP_URL"]}
 
 
 def _cart():
@@ -324,6 +325,7 @@ def orders():
 def order(order_id):
     order = _own_order(order_id)
     return render_template("shop/order.html", order=order, status=services.order_status_payload(order),
+                           bank_app_qr=qr_svg(current_app.config["BANK_APP_URL"]),
                            pay_form=PayForm(payment_token=services.new_payment_token()), cancel_form=ConfirmForm())
 
 

@@ -40,9 +40,10 @@ export async function runDiagnostics(root) {
   const received = await lastPushReceived();
   const sent = known.last_push;
   const sentOk = Boolean(sent && sent.status >= 200 && sent.status < 300);
+  const when = (iso) => new Date(iso).toLocaleString();
   show(row("push"), sentOk && Boolean(received),
-       `Last sent: ${sent ? `${sent.attempted_at} (${sent.status || sent.error})` : "never"} · ` +
-       `last received here: ${received ? received.received_at : "never"}`);
+       `Last sent: ${sent ? `${when(sent.attempted_at)} (${sent.status || sent.error})` : "never"} · ` +
+       `last received here: ${received ? when(received.received_at) : "never"}`);
   root.dataset.done = "true";
 }
 

@@ -149,6 +149,8 @@ def _decide(request_id, decision):
         payment = decision()
     except services.BankError as exc:
         flash(exc.message, "error")
+        if isinstance(exc, services.CardLocked):  # the lock declined the payment: tell the shop's page too
+            notify.payment_request_changed(services.payment_request_for_customer(g.customer, request_id))
         return redirect(url_for("bank.app_approval", request_id=request_id))
     notify.payment_request_changed(payment)
     return redirect(url_for("bank.app_approval", request_id=request_id))

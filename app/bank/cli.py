@@ -41,3 +41,27 @@ def create_merchant_command(name, callback_url):
         _fail(exc.message)
     click.echo(json.dumps({"client_id": merchant.client_id, "client_secret": client_secret,
                            "webhook_secret": merchant.webhook_secret}))
+
+
+@bank_cli.command("unlock-card")
+@click.option("--card", "card_number", help="The card number")
+@click.option("--username", help="Or the customer's username (unlocks their card)")
+def unlock_card_command(card_number, username):
+    """Unlock a card that was blocked by 5 wrong PINs in a row."""
+    if not card_number and username:
+        from sqlalchemy import select
+
+        from ..extensions import db
+        from .models import Customer
+        customer = db.session.scalar(select(Customer).where(Customer.username == username.strip().lower()))
+        card_number = services.customer_card(customer).number if customer else None
+        if card_number is None:
+            _fail("No customer with that username.")
+    if not card_number:
+        _fail("Give --card NUMBER or --username NAME.")
+    try:
+        card = services.unlock_card(card_number)
+    except services.BankError as exc:
+        _fail(exc.message)
+    click.echo(json.dumps({"card_number": card.number, "status": card.status,
+                           "failed_pin_attempts": card.failed_pin_attempts}))

@@ -55,6 +55,44 @@ class WrongPin(BankError):
     code = "wrong_pin"
 
 
+class CardLocked(BankError):
+    code = "card_locked"
+
+
+MAX_PIN_ATTEMPTS = 5
+LOCKED_MESSAGE = ("Your card is now locked after 5 wrong PINs in a row, and this payment was declined. "
+                  "Ask the bank to unlock it (flask bank unlock-card).")
+
+
+def check_card_pin(card, pin):
+    """The PIN check at approval: count wrong tries atomically, block the card at the fifth. Commits."""
+    if card.customer.check_pin(pin or ""):
+        if card.failed_pin_attempts:
+            db.session.execute(update(Card).where(Card.id == card.id).values(failed_pin_attempts=0))
+            db.session.commit()
+        return
+    db.session.execute(update(Card).where(Card.id == card.id)
+                       .values(failed_pin_attempts=Card.failed_pin_attempts + 1))
+    db.session.execute(update(Card).where(Card.id == card.id, Card.failed_pin_attempts >= MAX_PIN_ATTEMPTS)
+                       .values(status="blocked"))
+    db.session.commit()
+    db.session.refresh(card)
+    if card.status != "active":
+        raise CardLocked("Wrong PIN. " + LOCKED_MESSAGE)
+    left = MAX_PIN_ATTEMPTS - card.failed_pin_attempts
+    raise WrongPin(f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before the card locks.")
+
+
+def unlock_card(card_number):
+    """The bank's back office unlocks a card (after checking who is calling). Commits."""
+    card = db.session.scalar(select(Card).where(Card.number == normalise_card_number(card_number or "")))
+    if card is None:
+        raise NotFound("No card with that number.")
+    card.status, card.failed_pin_attempts = "active", 0
+    db.session.commit()
+    return card
+
+
 # --- customers and merchants ------------------------------------------------
 
 def new_card_number():
@@ -279,9 +317,15 @@ def approve_payment_request(customer, request_id, pin, now=None):
     payment = payment_request_for_customer(customer, request_id)
     if payment.status != "pending":
         raise Conflict(f"This payment request is already {payment.status}.")
-    if not customer.check_pin(pin or ""):
-        raise WrongPin("That PIN is not right. Try again.")
     now = now or utcnow()
+    if payment.card.status == "active":  # a blocked card is declined below, whatever the PIN
+        try:
+            check_card_pin(payment.card, pin)
+        except CardLocked:  # this very attempt locked the card: the payment it was for is declined
+            _claim(payment, "declined", now, reason="card_blocked")
+            queue_webhook_event(payment)
+            db.session.commit()
+            raise
     _claim(payment, "approved", now)
     # Lock the paying account: two requests against one balance must not both pass the check.
     account = db.session.execute(select(Account).where(Account.id == payment.card.account_id)

@@ -130,7 +130,7 @@ def test_approve_on_phone_turns_laptop_order_paid_without_reload(live, laptop, p
     watch_status_changes(laptop)
     phone.get_by_label("PIN").fill("0000" if pin != "0000" else "1111")
     phone.get_by_test_id("approve").click()
-    expect(phone.get_by_role("alert")).to_have_text("That PIN is not right. Try again.")
+    expect(phone.get_by_role("alert")).to_have_text("Wrong PIN. 4 tries left before the card locks.")
     phone.get_by_label("PIN").fill(pin)
     clicked_at = phone.evaluate("Date.now()")
     phone.get_by_test_id("approve").click()

@@ -129,6 +129,23 @@ def test_phone_gets_the_push_taps_it_and_approves_and_the_laptop_updates(
         for check in ("secure", "worker", "permission", "subscribed", "installed", "socket", "push"):
             expect(page.get_by_test_id(f"check-{check}")).to_have_class(re.compile(r"\bok\b"))
         page.screenshot(path=screenshots / "phone-diagnostics.png", full_page=True)
+
+        # The worker cached the shell, never an API answer.
+        cached = page.evaluate("""async () => {
+            const urls = [];
+            for (const name of await caches.keys()) {
+                for (const request of await (await caches.open(name)).keys()) urls.push(new URL(request.url).pathname);
+            }
+            return urls;
+        }""")
+        assert "/bank/app/offline" in cached
+        assert not [url for url in cached if url.startswith(("/bank/app/api/", "/socket.io/"))]
+
+        # A device can be removed from the Devices screen.
+        page.goto(f"{live.url}/bank/app/devices")
+        page.get_by_role("button", name="Remove Chrome on Android").click()
+        expect(page.get_by_test_id("device-list").locator("li")).to_have_count(0)
+        assert page.evaluate("fetch('/bank/app/api/devices').then(r => r.json()).then(b => b.devices.length)") == 0
     finally:
         context.close()
 

@@ -89,6 +89,6 @@ def test_wrong_pin_is_refused_and_nothing_moves(live, customer_factory):
     phone = BankCustomer(live.url, username, password)
     [approval] = phone.pending()
     response = phone.decide(approval["id"], "approve", pin="9999" if pin != "9999" else "0000")
-    assert "That PIN is not right" in response.text
+    assert "Wrong PIN. 4 tries left before the card locks." in response.text
     assert phone.pending()[0]["status"] == "pending"
     assert shopper.order_status(order_id)["status"] == "payment_pending"

@@ -1,0 +1,72 @@
+"""Five wrong PINs in a row lock the card; a right one resets the count; the bank can unlock."""
+import json
+
+import pytest
+from sqlalchemy import select
+
+from app.bank import services
+from app.bank.models import Customer, Merchant
+from app.extensions import db
+
+
+@pytest.fixture
+def pending(app):
+    customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
+    merchant = db.session.scalar(select(Merchant))
+    card = services.customer_card(customer)
+    body, _ = services.request_payment(merchant, "key-1", {"amount": 1000, "currency": "ZAR", "card_number": card.number,
+                                                           "merchant_reference": "order-1"}, 120)
+    return customer, card, body["id"]
+
+
+def test_the_fifth_wrong_pin_locks_the_card(pending):
+    customer, card, request_id = pending
+    messages = []
+    for _ in range(4):
+        with pytest.raises(services.WrongPin) as caught:
+            services.approve_payment_request(customer, request_id, "0000")
+        messages.append(caught.value.message)
+    assert messages == [f"Wrong PIN. {n} {'try' if n == 1 else 'tries'} left before the card locks." for n in (4, 3, 2, 1)]
+    with pytest.raises(services.CardLocked) as caught:
+        services.approve_payment_request(customer, request_id, "0000")
+    assert caught.value.message.startswith("Wrong PIN. Your card is now locked")
+    assert (card.status, card.failed_pin_attempts) == ("blocked", 5)
+    payment = services.payment_request_for_customer(customer, request_id)
+    assert (payment.status, payment.decline_reason) == ("declined", "card_blocked")
+    with pytest.raises(services.Conflict):  # even the right PIN cannot bring it back
+        services.approve_payment_request(customer, request_id, "1234")
+
+
+def test_a_new_request_on_a_locked_card_is_declined_card_blocked(pending):
+    customer, card, request_id = pending
+    for _ in range(5):
+        with pytest.raises((services.WrongPin, services.CardLocked)):
+            services.approve_payment_request(customer, request_id, "0000")
+    merchant = db.session.scalar(select(Merchant))
+    body, _ = services.request_payment(merchant, "key-3", {"amount": 500, "currency": "ZAR", "card_number": card.number,
+                                                           "merchant_reference": "order-3"}, 120)
+    assert (body["status"], body["decline_reason"]) == ("declined", "card_blocked")
+
+
+def test_a_right_pin_resets_the_count(pending):
+    customer, card, request_id = pending
+    for _ in range(4):
+        with pytest.raises(services.WrongPin):
+            services.approve_payment_request(customer, request_id, "9999")
+    services.approve_payment_request(customer, request_id, "1234")
+    assert (card.status, card.failed_pin_attempts) == ("active", 0)
+
+
+def test_unlock_card_command(pending, runner):
+    customer, card, request_id = pending
+    for _ in range(5):
+        with pytest.raises((services.WrongPin, services.CardLocked)):
+            services.approve_payment_request(customer, request_id, "0000")
+    result = runner.invoke(args=["bank", "unlock-card", "--username", "thandi"])
+    assert json.loads(result.output) == {"card_number": card.number, "status": "active", "failed_pin_attempts": 0}
+    db.session.expire_all()
+    merchant = db.session.scalar(select(Merchant))
+    body, _ = services.request_payment(merchant, "key-2", {"amount": 500, "currency": "ZAR", "card_number": card.number,
+                                                           "merchant_reference": "order-2"}, 120)
+    assert services.approve_payment_request(customer, body["id"], "1234").status == "approved"
+    assert runner.invoke(args=["bank", "unlock-card", "--card", "4000000000000002"]).exit_code != 0

@@ -167,10 +167,11 @@ class Shopper:
 
 
 class BankCustomer:
-    """The phone's bank app, minus the browser."""
+    """The phone's bank app, minus the browser. Approving registers it as a device first (with `pin`)."""
 
-    def __init__(self, base_url, username, password):
-        self.base = base_url
+    def __init__(self, base_url, username, password, pin="1234"):
+        self.base, self.pin = base_url, pin
+        self.device = None
         self.http = requests.Session()
         page = self.http.get(base_url + "/bank/app/login", timeout=10).text
         response = self.http.post(base_url + "/bank/app/login", timeout=10, data={
@@ -186,12 +187,19 @@ class BankCustomer:
         token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
         return self.http.request(method, self.base + path, timeout=10, headers={"X-CSRFToken": token}, **kwargs)
 
-    def register_device(self, subscription, name="Test phone"):
-        response = self.api("POST", "/bank/app/api/devices", json={"subscription": subscription, "name": name})
+    def register_device(self, subscription=None, name="Test phone"):
+        """This client becomes one of the customer's devices (the PIN the first time), with push if given."""
+        body = {"name": name, "pin": self.pin}
+        if subscription is not None:
+            body["subscription"] = subscription
+        response = self.api("POST", "/bank/app/api/devices", json=body)
         assert response.status_code == 201, response.text
-        return response.json()
+        self.device = response.json()
+        return self.device
 
     def decide(self, request_id, action, pin=None):
+        if action == "approve" and self.device is None:
+            self.register_device()  # only a registered device may approve
         page = self.http.get(f"{self.base}/bank/app/", timeout=10).text  # its sign-out form has the token
         data = {"csrf_token": csrf_token(page)}
         if pin is not None:

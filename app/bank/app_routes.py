@@ -7,11 +7,13 @@ from urllib.parse import urlparse
 
 from flask import (current_app, flash, g, jsonify, redirect, render_template, request, send_from_directory,
                    session, url_for)
+from webauthn import base64url_to_bytes
+from webauthn.helpers import bytes_to_base64url
 
 from ..common.errors import ApiError
 from ..common.ratelimit import rate_limited
 from ..extensions import db
-from . import PWA_DIR, bp, ledger, notify, services
+from . import PWA_DIR, bp, devices, ledger, notify, passkeys, services
 from .forms import ApproveForm, ConfirmForm, LoginForm, SignupForm
 from .models import Customer
 
@@ -120,8 +122,10 @@ def app_approval(request_id):
     except services.NotFound:
         flash("That payment request does not exist, or is not yours.", "error")
         return redirect(url_for("bank.app_home"))
+    this_device = devices.device_for_token(g.customer, request.cookies.get(devices.DEVICE_COOKIE))
     return render_template("bank/approval.html", payment=payment, form=ApproveForm(), decline_form=ConfirmForm(),
-                           balance=ledger.balance_of(g.customer.account))
+                           balance=ledger.balance_of(g.customer.account), this_device=this_device,
+                           has_passkey=bool(passkeys.passkeys_of(g.customer)))
 
 
 @bp.post("/app/approvals/<request_id>/approve")
@@ -132,7 +136,10 @@ def app_approve(request_id):
         for errors in form.errors.values():
             flash(errors[0], "error")
         return redirect(url_for("bank.app_approval", request_id=request_id))
-    return _decide(request_id, lambda: services.approve_payment_request(g.customer, request_id, form.pin.data))
+    def approve_from_a_registered_device():
+        devices.require_registered_device(g.customer, request.cookies.get(devices.DEVICE_COOKIE))  # possession
+        return services.approve_payment_request(g.customer, request_id, form.pin.data)  # knowledge
+    return _decide(request_id, approve_from_a_registered_device)
 
 
 @bp.post("/app/approvals/<request_id>/decline")
@@ -147,6 +154,9 @@ def app_decline(request_id):
 def _decide(request_id, decision):
     try:
         payment = decision()
+    except devices.NotARegisteredDevice as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("bank.app_approval", request_id=request_id))
     except services.BankError as exc:
         flash(exc.message, "error")
         if isinstance(exc, services.CardLocked):  # the lock declined the payment: tell the shop's page too
@@ -180,3 +190,75 @@ def _approval_json(payment):
             "binding_code": payment.binding_code, "expires_at": payment.to_api()["expires_at"],
             "decline_reason": payment.decline_reason,
             "url": url_for("bank.app_approval", request_id=payment.id)}
+
+
+# --- fingerprint or face (WebAuthn) ---------------------------------------------------
+
+def _credential_from_body():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("credential"), dict):
+        raise ApiError(400, "invalid_json", "Send {credential: …} as the browser returned it.")
+    return body
+
+
+@bp.post("/app/api/passkeys/options")
+@customer_required
+def app_api_passkey_registration_options():
+    """Setting up a fingerprint needs the PIN first: a stolen password must not be able to add one."""
+    body = request.get_json(silent=True) or {}
+    try:
+        services.check_card_pin(services.customer_card(g.customer), str(body.get("pin") or ""))
+    except services.BankError as exc:
+        raise ApiError(403, exc.code, exc.message) from None
+    options, challenge = passkeys.registration_options(g.customer, current_app.config["PUBLIC_URL"])
+    session["webauthn_registration"] = bytes_to_base64url(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/app/api/passkeys")
+@customer_required
+def app_api_register_passkey():
+    body = _credential_from_body()
+    challenge = session.pop("webauthn_registration", None)
+    if not challenge:
+        raise ApiError(409, "no_challenge", "Start the fingerprint setup again.")
+    try:
+        passkey = passkeys.register_passkey(g.customer, body["credential"], base64url_to_bytes(challenge),
+                                            current_app.config["PUBLIC_URL"], body.get("name"))
+    except passkeys.PasskeyError as exc:
+        raise ApiError(422, "passkey_refused", str(exc)) from None
+    return jsonify(id=passkey.id, name=passkey.name), 201
+
+
+@bp.post("/app/api/approvals/<request_id>/passkey-options")
+@customer_required
+def app_api_approval_passkey_options(request_id):
+    try:
+        services.payment_request_for_customer(g.customer, request_id)
+        options, challenge = passkeys.authentication_options(g.customer, current_app.config["PUBLIC_URL"])
+    except services.NotFound as exc:
+        raise ApiError(404, "not_found", exc.message) from None
+    except passkeys.PasskeyError as exc:
+        raise ApiError(409, "no_passkey", str(exc)) from None
+    session["webauthn_approval"] = {"request_id": request_id, "challenge": bytes_to_base64url(challenge)}
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/app/api/approvals/<request_id>/approve-with-passkey")
+@customer_required
+def app_api_approve_with_passkey(request_id):
+    """Possession and inherence in one signed answer from the phone's authenticator."""
+    body = _credential_from_body()
+    pending = session.pop("webauthn_approval", None)
+    if not pending or pending.get("request_id") != request_id:
+        raise ApiError(409, "no_challenge", "Tap Approve with fingerprint again.")
+    try:
+        passkeys.verify_passkey(g.customer, body["credential"], base64url_to_bytes(pending["challenge"]),
+                                current_app.config["PUBLIC_URL"])
+        payment = services.approve_payment_request_with_passkey(g.customer, request_id)
+    except passkeys.PasskeyError as exc:
+        raise ApiError(403, "passkey_refused", str(exc)) from None
+    except services.BankError as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    notify.payment_request_changed(payment)
+    return jsonify(_approval_json(payment))

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from ..common.errors import ApiError
 from ..extensions import csrf, db
-from . import bp, devices, push
+from . import bp, devices, passkeys, push, services
 from .app_routes import customer_required
 from .models import Device, PushAttempt
 from .notify import bank_app_url
@@ -15,7 +15,9 @@ from .vapid import application_server_key
 @bp.get("/app/devices")
 @customer_required
 def app_devices():
-    return render_template("bank/devices.html", devices=devices.devices_of(g.customer),
+    this_device = devices.device_for_token(g.customer, request.cookies.get(devices.DEVICE_COOKIE))
+    return render_template("bank/devices.html", devices=devices.devices_of(g.customer), this_device=this_device,
+                           passkeys=passkeys.passkeys_of(g.customer),
                            app_qr=qr_svg(bank_app_url() + "/"), app_url=bank_app_url() + "/")
 
 
@@ -34,18 +36,40 @@ def app_api_push_key():
 @bp.get("/app/api/devices")
 @customer_required
 def app_api_devices():
-    return jsonify(devices=[d.to_json() for d in devices.devices_of(g.customer)])
+    this_device = devices.device_for_token(g.customer, request.cookies.get(devices.DEVICE_COOKIE))
+    return jsonify(devices=[dict(d.to_json(), this_device=d is this_device) for d in devices.devices_of(g.customer)])
 
 
 @bp.post("/app/api/devices")
 @customer_required
 def app_api_register_device():
+    """Register this browser as a device (PIN needed the first time), with push if a subscription comes."""
     body = request.get_json(silent=True) or {}
+    token = request.cookies.get(devices.DEVICE_COOKIE)
+    pin_checked = False
+    if devices.device_for_token(g.customer, token) is None:
+        card = services.customer_card(g.customer)
+        try:
+            services.check_card_pin(card, str(body.get("pin") or ""))
+        except services.BankError as exc:
+            raise ApiError(403, exc.code, exc.message) from None
+        pin_checked = True
     try:
-        device = devices.register_device(g.customer, body.get("subscription"), body.get("name"))
+        device, new_token = devices.register_device(g.customer, token, body.get("subscription"), body.get("name"),
+                                                    pin_checked=pin_checked)
     except devices.DeviceError as exc:
         raise ApiError(422, "invalid_field", str(exc)) from None
-    return jsonify(device.to_json()), 201
+    response = jsonify(dict(device.to_json(), this_device=True))
+    response.status_code = 201
+    if new_token:
+        set_device_cookie(response, new_token)
+    return response
+
+
+def set_device_cookie(response, token):
+    """The device token: HttpOnly (no script reads it), for the bank's paths only, kept for a year."""
+    response.set_cookie(devices.DEVICE_COOKIE, token, max_age=365 * 24 * 3600, path="/bank/", httponly=True,
+                        samesite="Lax", secure=current_app.config["PUBLIC_URL"].startswith("https://"))
 
 
 @bp.delete("/app/api/devices/<int:device_id>")

@@ -1,4 +1,13 @@
-"""Devices: the customer's phones that may receive pushes (and, with issue 5, approve)."""
+"""Devices: the customer's phones and browsers, the possession factor.
+
+Registering a device needs the PIN (knowledge), and gives the browser a
+secret device token in an HttpOnly cookie; only its hash is stored. From then
+on, that browser is "something you have": approving with a PIN works only from
+a registered device. A push subscription, if notifications are on, hangs off
+the same device.
+"""
+import hashlib
+import secrets
 from urllib.parse import urlparse
 
 from sqlalchemy import select
@@ -6,9 +15,19 @@ from sqlalchemy import select
 from ..extensions import db
 from .models import Device
 
+DEVICE_COOKIE = "bank_device"
+
 
 class DeviceError(ValueError):
     pass
+
+
+class NotARegisteredDevice(DeviceError):
+    """An approval from a browser that is not one of the customer's devices."""
+
+
+def hash_device_token(token):
+    return hashlib.sha256((token or "").encode()).hexdigest()
 
 
 def _checked_subscription(subscription):
@@ -25,17 +44,48 @@ def _checked_subscription(subscription):
     return endpoint, p256dh, auth
 
 
-def register_device(customer, subscription, name):
-    """Add (or take over) the device with this subscription for `customer`. Commits."""
-    endpoint, p256dh, auth = _checked_subscription(subscription)
-    device = db.session.scalar(select(Device).where(Device.endpoint == endpoint))
+def device_for_token(customer, token):
+    """The customer's device holding this token, or None."""
+    if not token:
+        return None
+    device = db.session.scalar(select(Device).where(Device.token_hash == hash_device_token(token)))
+    return device if device is not None and device.customer_id == customer.id else None
+
+
+def require_registered_device(customer, token):
+    device = device_for_token(customer, token)
     if device is None:
-        device = Device(endpoint=endpoint)
-        db.session.add(device)
-    device.customer_id, device.p256dh, device.auth = customer.id, p256dh, auth
-    device.name = (name or "This device").strip()[:100] or "This device"
-    db.session.commit()
+        raise NotARegisteredDevice(
+            "This browser is not one of your registered devices, so it cannot approve payments: a stolen "
+            "password alone must not be enough. Approve on your phone, or register this browser under "
+            "Devices (it asks for your PIN).")
     return device
+
+
+def register_device(customer, token, subscription=None, name=None, pin_checked=False):
+    """Register this browser (or add push to it). Returns (device, new_token or None). Commits.
+
+    A browser that already holds one of the customer's device tokens needs nothing more;
+    a new one needs `pin_checked` (the caller verified the PIN) and gets a fresh token.
+    """
+    push = _checked_subscription(subscription) if subscription is not None else None
+    device = device_for_token(customer, token)
+    new_token = None
+    if device is None:
+        if not pin_checked:
+            raise DeviceError("Enter your PIN to register this device.")
+        existing = db.session.scalar(select(Device).where(Device.endpoint == push[0])) if push else None
+        device = existing or Device()
+        if existing is None:
+            db.session.add(device)
+        new_token = secrets.token_urlsafe(32)
+        device.token_hash = hash_device_token(new_token)
+    if push:
+        device.endpoint, device.p256dh, device.auth = push
+    device.customer_id = customer.id
+    device.name = (name or device.name or "This device").strip()[:100] or "This device"
+    db.session.commit()
+    return device, new_token
 
 
 def replace_subscription(old_endpoint, subscription):

@@ -280,13 +280,15 @@ class WebhookAttempt(BankModel):
 
 
 class Device(BankModel):
-    """A phone (or browser) of a customer's, reachable by Web Push through its subscription."""
+    """A phone (or browser) of a customer's: the possession factor. It holds a secret device token
+    (in an HttpOnly cookie; only its hash is kept here) and, if notifications are on, a push subscription."""
     __tablename__ = "devices"
     id = db.Column(db.Integer, primary_key=True)
     customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False, index=True)
-    endpoint = db.Column(db.String(1000), unique=True, nullable=False)
-    p256dh = db.Column(db.String(200), nullable=False)
-    auth = db.Column(db.String(100), nullable=False)
+    token_hash = db.Column(db.String(64), unique=True)
+    endpoint = db.Column(db.String(1000), unique=True)
+    p256dh = db.Column(db.String(200))
+    auth = db.Column(db.String(100))
     name = db.Column(db.String(100), nullable=False, default="This device")
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     last_attempt_at = db.Column(db.DateTime)
@@ -301,7 +303,8 @@ class Device(BankModel):
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
     def to_json(self):
-        return {"id": self.id, "name": self.name, "endpoint_host": self.endpoint.split("/")[2],
+        return {"id": self.id, "name": self.name, "push": bool(self.endpoint),
+                "endpoint_host": self.endpoint.split("/")[2] if self.endpoint else None,
                 "created_at": isoformat(self.created_at), "last_attempt_at": isoformat(self.last_attempt_at),
                 "last_success_at": isoformat(self.last_success_at), "last_status": self.last_status}
 
@@ -336,3 +339,16 @@ class PushAttempt(BankModel):
     duration_ms = db.Column(db.Integer, nullable=False, default=0)
 
     device = db.relationship("Device", back_populates="attempts")
+
+
+class Passkey(BankModel):
+    """A WebAuthn credential (fingerprint or face on the phone): possession and inherence in one."""
+    __tablename__ = "passkeys"
+    id = db.Column(db.Integer, primary_key=True)
+    customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False, index=True)
+    credential_id = db.Column(db.String(400), unique=True, nullable=False)  # base64url
+    public_key = db.Column(db.LargeBinary, nullable=False)
+    sign_count = db.Column(db.Integer, nullable=False, default=0)
+    name = db.Column(db.String(100), nullable=False, default="Fingerprint or face")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_used_at = db.Column(db.DateTime)

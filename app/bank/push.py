@@ -62,7 +62,8 @@ def _checked(payload):
 
 def queue_payment_push(payment, app_url):
     """One message per registered device of the card holder. Commits; returns how many."""
-    devices = db.session.scalars(select(Device).where(Device.customer_id == payment.customer_id)).all()
+    devices = db.session.scalars(select(Device).where(Device.customer_id == payment.customer_id,
+                                                      Device.endpoint.isnot(None))).all()
     payload = payment_payload(payment, app_url)
     for device in devices:
         db.session.add(PushMessage(device_id=device.id, payment_request_id=payment.id, kind="payment_request",
@@ -73,7 +74,7 @@ def queue_payment_push(payment, app_url):
 
 def queue_test_push(customer, app_url, device_id=None):
     now = utcnow()
-    query = select(Device).where(Device.customer_id == customer.id)
+    query = select(Device).where(Device.customer_id == customer.id, Device.endpoint.isnot(None))
     if device_id is not None:
         query = query.where(Device.id == device_id)
     devices = db.session.scalars(query).all()

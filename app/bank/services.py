@@ -313,7 +313,8 @@ def _finish(payment, status, reason, now):
 
 
 def approve_payment_request(customer, request_id, pin, now=None):
-    """The customer approves with their PIN: claim the request, then move the money, atomically."""
+    """The customer approves with their PIN (knowledge). Possession is checked by the caller
+    (a registered device); see `approve_payment_request_with_passkey` for the fingerprint."""
     payment = payment_request_for_customer(customer, request_id)
     if payment.status != "pending":
         raise Conflict(f"This payment request is already {payment.status}.")
@@ -326,6 +327,19 @@ def approve_payment_request(customer, request_id, pin, now=None):
             queue_webhook_event(payment)
             db.session.commit()
             raise
+    return _move_the_money(payment, now)
+
+
+def approve_payment_request_with_passkey(customer, request_id, now=None):
+    """The customer approved with a verified passkey (possession and inherence in one)."""
+    payment = payment_request_for_customer(customer, request_id)
+    if payment.status != "pending":
+        raise Conflict(f"This payment request is already {payment.status}.")
+    return _move_the_money(payment, now or utcnow())
+
+
+def _move_the_money(payment, now):
+    """Claim the request, then move the money, atomically."""
     _claim(payment, "approved", now)
     # Lock the paying account: two requests against one balance must not both pass the check.
     account = db.session.execute(select(Account).where(Account.id == payment.card.account_id)

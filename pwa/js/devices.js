@@ -1,5 +1,7 @@
 // The devices screen: enable notifications here, send a test, remove old phones.
-import {enableNotifications, isIos, isStandalone, pushSupport, removeDevice, sendTestNotification} from "./push.js";
+import {passkeysSupported, setUpPasskey} from "./passkey.js";
+import {enableNotifications, isIos, isStandalone, pushSupport, registerThisDevice, removeDevice,
+        sendTestNotification} from "./push.js";
 
 function say(status, text, isError = false) {
   status.textContent = text;
@@ -13,9 +15,29 @@ export function startDevicesScreen(root) {
   if (!pushSupport().pushManager && !isIos()) {
     say(status, "This browser cannot receive push messages. Try Chrome, Edge, Firefox or Safari.", true);
   }
+  const pin = () => root.querySelector("[data-pin]")?.value || "";
+  const done = (text) => { say(status, text); setTimeout(() => location.reload(), 600); };
+  root.querySelector("[data-register]")?.addEventListener("click", async () => {
+    try {
+      await registerThisDevice(pin());
+      done("This phone is now one of your devices: it can approve payments.");
+    } catch (err) {
+      say(status, err.message, true);
+    }
+  });
+  const passkeyButton = root.querySelector("[data-passkey]");
+  if (passkeyButton && !passkeysSupported()) passkeyButton.disabled = true;
+  passkeyButton?.addEventListener("click", async () => {
+    try {
+      await setUpPasskey(pin());
+      done("Fingerprint or face is set up: you can approve with it now.");
+    } catch (err) {
+      say(status, err.name === "NotAllowedError" ? "The fingerprint was not confirmed. Try again." : err.message, true);
+    }
+  });
   root.querySelector("[data-enable]").addEventListener("click", async () => {
     try {
-      await enableNotifications();
+      await enableNotifications(pin());
       say(status, "Notifications are on for this device.");
       setTimeout(() => location.reload(), 600);
     } catch (err) {

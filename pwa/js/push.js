@@ -39,7 +39,17 @@ export function deviceName() {
   return `${browser} on ${os}`;
 }
 
-export async function enableNotifications() {
+export async function registerThisDevice(pin, subscription = null) {
+  const response = await fetch("/bank/app/api/devices", {
+    method: "POST", headers: csrfHeaders(),
+    body: JSON.stringify({pin, name: deviceName(), ...(subscription ? {subscription: subscription.toJSON()} : {})}),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || "The bank did not accept this device.");
+  return body;
+}
+
+export async function enableNotifications(pin) {
   // Must run from a click: iOS (and good manners) require a user gesture for the permission prompt.
   const support = pushSupport();
   if (!support.secureContext) throw new Error("Push needs HTTPS (or localhost). Open the app through your https:// address.");
@@ -57,12 +67,7 @@ export async function enableNotifications() {
   if (!subscription) {
     subscription = await registration.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: key});
   }
-  const response = await fetch("/bank/app/api/devices", {
-    method: "POST", headers: csrfHeaders(),
-    body: JSON.stringify({subscription: subscription.toJSON(), name: deviceName()}),
-  });
-  if (!response.ok) throw new Error((await response.json()).message || "The bank did not accept this device.");
-  return response.json();
+  return registerThisDevice(pin, subscription);
 }
 
 export async function removeDevice(id) {

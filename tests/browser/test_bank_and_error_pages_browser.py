@@ -48,7 +48,7 @@ def test_open_an_account_in_the_bank_app_and_pay_with_the_new_card(live, phone, 
     shopper = Shopper.signed_in(live)
     shopper.fill_cart("beaded-bracelet")
     order_id, _ = shopper.checkout(card)
-    customer = BankCustomer(live.url, username, "a-long-password")
+    customer = BankCustomer(live.url, username, "a-long-password", pin="2580")
     [approval] = customer.pending()
     customer.decide(approval["id"], "approve", pin="2580")
     phone.goto(f"{live.url}/bank/app/login")

@@ -89,7 +89,18 @@ def watch_status_changes(laptop):
     }""")
 
 
-def log_in_to_bank(phone, live, username, password):
+def register_this_phone(phone, live, pin):
+    """Devices → PIN → "Use this phone for approvals": the browser becomes a possession factor."""
+    back = phone.url
+    phone.goto(f"{live.url}/bank/app/devices")
+    phone.locator("[data-pin]").fill(pin)
+    phone.get_by_test_id("register-device").click()
+    expect(phone.get_by_test_id("this-device")).to_be_visible()
+    phone.goto(back)
+
+
+def log_in_to_bank(phone, live, username, password, pin=None):
+    """Log in to the bank app (a wrong password first); with `pin`, also register this phone."""
     phone.goto(f"{live.url}/bank/app/")
     expect(phone.get_by_role("heading", name="Log in")).to_be_visible()
     phone.get_by_label("Username").fill(username)
@@ -100,12 +111,14 @@ def log_in_to_bank(phone, live, username, password):
     phone.get_by_label("Password").fill(password)
     phone.get_by_role("button", name="Log in").click()
     expect(phone.get_by_test_id("balance")).to_be_visible()
+    if pin is not None:
+        register_this_phone(phone, live, pin)
     expect(phone.locator("[data-live].on")).to_be_visible()  # the socket is connected
 
 
 def test_approve_on_phone_turns_laptop_order_paid_without_reload(live, laptop, phone, customer_factory, screenshots):
     username, password, pin, card = customer_factory(balance=500000)
-    log_in_to_bank(phone, live, username, password)
+    log_in_to_bank(phone, live, username, password, pin)
     expect(phone.get_by_test_id("card-number")).to_have_text(" ".join(re.findall("....", card)))
     phone.evaluate(NO_RELOAD_MARK)
 
@@ -181,7 +194,7 @@ def test_socket_drop_falls_back_to_polling_and_catches_up(live, laptop, phone, c
     laptop.evaluate("window.paylabShopSocket.io.opts.reconnection = false; window.paylabShopSocket.disconnect()")
     expect(laptop.locator("[data-connection]")).to_be_visible()
 
-    log_in_to_bank(phone, live, username, password)
+    log_in_to_bank(phone, live, username, password, pin)
     phone.get_by_test_id("approval-item").click()
     phone.get_by_label("PIN").fill(pin)
     phone.get_by_test_id("approve").click()

@@ -76,7 +76,10 @@ def test_phone_gets_the_push_taps_it_and_approves_and_the_laptop_updates(
 
         # Enable notifications: a user gesture, the bank's VAPID key, the device registered at the bank.
         page.get_by_role("link", name="Devices").click()
+        expect(page.get_by_test_id("not-a-device")).to_be_visible()
+        page.locator("[data-pin]").fill(pin)
         page.get_by_test_id("enable-notifications").click()
+        expect(page.get_by_test_id("this-device")).to_be_visible()
         expect(page.get_by_test_id("device-list")).to_contain_text("Chrome on Android")
         key = page.evaluate("fetch('/bank/app/api/push/key').then(r => r.json()).then(b => b.public_key)")
         assert page.evaluate("localStorage.getItem('testSubscribeKey')") == key

@@ -42,7 +42,7 @@ def test_new_learner_signs_up_consents_pays_and_returns_without_second_consent(
     code = add_to_cart_and_check_out(laptop, live, card, identity=False)
     expect(laptop.get_by_text(email)).to_be_visible()
 
-    log_in_to_bank(phone, live, username, password)
+    log_in_to_bank(phone, live, username, password, pin)
     phone.get_by_test_id("approval-item").click()
     expect(phone.get_by_test_id("binding-code")).to_have_text(code)
     phone.get_by_label("PIN").fill(pin)

@@ -21,6 +21,8 @@ def test_concurrent_approvals_of_one_request_transfer_once(live, customer_factor
     shopper.fill_cart("coffee-beans")
     shopper.checkout(card)
     phones = [BankCustomer(live.url, username, password) for _ in range(6)]
+    for phone in phones:
+        phone.register_device()  # six registered devices, all approving at once
     [approval] = phones[0].pending()
     pages = [p.http.get(f"{live.url}/bank/app/approvals/{approval['id']}", timeout=10).text for p in phones]
     barrier = threading.Barrier(len(phones))
@@ -57,6 +59,8 @@ def test_two_requests_against_one_balance_never_overdraw(live, customer_factory)
         shopper.fill_cart("hiking-backpack")  # R 899 + R 65 delivery each
         orders.append(shopper.checkout(card)[0])
     phone_a, phone_b = BankCustomer(live.url, username, password), BankCustomer(live.url, username, password)
+    phone_a.register_device()
+    phone_b.register_device()
     first, second = phone_a.pending()
     pages = [phone_a.http.get(f"{live.url}/bank/app/approvals/{first['id']}", timeout=10).text,
              phone_b.http.get(f"{live.url}/bank/app/approvals/{second['id']}", timeout=10).text]

@@ -13,7 +13,7 @@ from ..support import BankCustomer, Shopper, in_app_db, wait_for
 
 def _phone_with_device(live, push_service, customer_factory, **customer):
     username, password, pin, card = customer_factory(**customer)
-    phone = BankCustomer(live.url, username, password)
+    phone = BankCustomer(live.url, username, password, pin)
     subscription = push_service.subscribe()
     device = phone.register_device(subscription)
     return phone, subscription, device, pin, card

@@ -12,6 +12,7 @@ from .common.instance import apply_embedded_defaults
 from .common.money import format_money
 from .common.ratelimit import init_rate_limits
 from .common.sessions import PerServerSessionInterface
+from .common.tracing import init_request_tracing
 from .extensions import create_socketio, csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def create_app(config_class=Config, instance_path=None):
     csrf.init_app(app)
     create_socketio(app)
     register_error_handlers(app)
+    init_request_tracing(app)
     app.jinja_env.filters["money"] = format_money
 
     servers = {name.strip() for name in app.config["SERVERS"].split(",") if name.strip()}
@@ -45,6 +47,9 @@ def create_app(config_class=Config, instance_path=None):
     if "shop" in servers:
         from .shop import init_shop
         init_shop(app)
+
+    from .walkthrough import init_walkthrough
+    init_walkthrough(app)
 
     from .cli import register_cli
     register_cli(app)

@@ -11,6 +11,7 @@ from webauthn import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url
 
 from ..common.errors import ApiError
+from ..common import tracing
 from ..common.ratelimit import rate_limited
 from ..extensions import db
 from . import PWA_DIR, bp, devices, ledger, notify, passkeys, services
@@ -152,6 +153,10 @@ def app_decline(request_id):
 
 
 def _decide(request_id, decision):
+    try:  # the phone's tap belongs to the merchant's journey
+        tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
+    except services.NotFound:
+        pass
     try:
         payment = decision()
     except devices.NotARegisteredDevice as exc:
@@ -249,6 +254,10 @@ def app_api_approval_passkey_options(request_id):
 def app_api_approve_with_passkey(request_id):
     """Possession and inherence in one signed answer from the phone's authenticator."""
     body = _credential_from_body()
+    try:
+        tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
+    except services.NotFound:
+        pass
     pending = session.pop("webauthn_approval", None)
     if not pending or pending.get("request_id") != request_id:
         raise ApiError(409, "no_challenge", "Tap Approve with fingerprint again.")

@@ -2,6 +2,7 @@
 from flask import current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
+from ..common import tracing
 from ..common.errors import ApiError
 from ..extensions import csrf, db
 from . import bp, devices, passkeys, push, services
@@ -102,6 +103,18 @@ def app_api_resubscribe():
     except devices.DeviceError as exc:
         raise ApiError(422, "invalid_field", str(exc)) from None
     return jsonify(device.to_json())
+
+
+@bp.post("/app/api/push/receipt")
+@csrf.exempt  # sent by the service worker, which has no page token; it only adds a line to a trace
+def app_api_push_receipt():
+    """The service worker reports that a push reached this phone (shown in the walkthrough)."""
+    body = request.get_json(silent=True) or {}
+    trace_id = tracing.parse_traceparent(f"00-{body.get('journey') or ''}-{'1' * 16}-01")
+    if trace_id:
+        with tracing.trace(trace_id):
+            tracing.record_message("push", data={"id": str(body.get("id"))[:60], "type": str(body.get("type"))[:30]})
+    return "", 204
 
 
 @bp.get("/app/api/diagnostics")

@@ -209,6 +209,7 @@ class PaymentRequest(BankModel):
     expires_at = db.Column(db.DateTime, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     decided_at = db.Column(db.DateTime)
+    trace_id = db.Column(db.String(32))  # the merchant's W3C trace: one journey across every hop
 
     merchant = db.relationship("Merchant")
     card = db.relationship("Card")

@@ -12,7 +12,8 @@ def customer_room(customer_id):
 
 def payment_request_changed(payment):
     """The customer's open bank-app screens refresh; the worker delivers the webhook now, not later."""
-    emit_event("payment_request", {"id": payment.id, "status": payment.status, "amount": payment.amount,
+    emit_event("payment_request", {"id": payment.id, "journey": payment.trace_id, "status": payment.status,
+                                   "amount": payment.amount,
                                    "merchant": payment.merchant.name, "binding_code": payment.binding_code,
                                    "expires_at": payment.to_api()["expires_at"],
                                    "decline_reason": payment.decline_reason},

@@ -16,6 +16,7 @@ import requests
 from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
 
+from ..common import tracing
 from ..common.clock import isoformat, utcnow
 from ..common.http import HttpSettings, traced_session
 from ..common.money import format_money
@@ -43,7 +44,7 @@ def payment_payload(payment, app_url):
         "body": f"Code {payment.binding_code} · {payment.merchant.name} · {format_money(payment.amount)}",
         "amount": payment.amount, "currency": payment.currency, "merchant": payment.merchant.name,
         "binding_code": payment.binding_code, "expires_at": isoformat(payment.expires_at),
-        "url": f"{app_url}/approvals/{payment.id}",
+        "url": f"{app_url}/approvals/{payment.id}", "journey": payment.trace_id,
     }
     return _checked(payload)
 
@@ -125,6 +126,12 @@ def deliver_push(message_id, sender, max_attempts, now=None):
         return None
     device = message.device
     now = now or utcnow()
+    trace_id = json.loads(message.payload).get("journey")
+    with tracing.trace(trace_id):
+        return _attempt(message, device, sender, max_attempts, now)
+
+
+def _attempt(message, device, sender, max_attempts, now):
     ttl = int((message.expires_at - now).total_seconds())
     if ttl <= 0:
         message.state = "expired"

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..common import tracing
 from ..common.security import luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
 from . import ledger
@@ -223,7 +224,7 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds):
         merchant=merchant, card=card, customer_id=card.customer_id, amount=body["amount"],
         currency="ZAR", merchant_reference=body["merchant_reference"], description=body.get("description", ""),
         callback_url=callback_url, binding_code=f"{secrets.randbelow(10000):04d}",
-        expires_at=now + timedelta(seconds=ttl_seconds), created_at=now)
+        expires_at=now + timedelta(seconds=ttl_seconds), created_at=now, trace_id=tracing.current_trace()[0])
     db.session.add(payment)
     db.session.flush()
     if card.status != "active":
@@ -349,10 +350,15 @@ def _move_the_money(payment, now):
     elif ledger.balance_of(account) < payment.amount:
         _finish(payment, "declined", "insufficient_funds", now)
     else:
-        ledger.post_transfer("payment", f"{payment.merchant.name} · {payment.merchant_reference}",
-                             [(account, -payment.amount), (payment.merchant.account, payment.amount)],
-                             payment_request_id=payment.id)
+        transfer = ledger.post_transfer("payment", f"{payment.merchant.name} · {payment.merchant_reference}",
+                                        [(account, -payment.amount), (payment.merchant.account, payment.amount)],
+                                        payment_request_id=payment.id)
         queue_webhook_event(payment)
+        db.session.commit()
+        tracing.record_message("ledger", entries=[
+            {"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount}
+            for entry in transfer.entries], data={"transfer_id": transfer.id, "description": transfer.description})
+        return payment
     db.session.commit()
     return payment
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from ..common.security import sign_webhook
 from ..extensions import db
-from .models import WebhookAttempt, WebhookEvent, utcnow
+from ..common import tracing
+from .models import PaymentRequest, WebhookAttempt, WebhookEvent, utcnow
 
 
 def retry_delay(attempt_count, base_seconds):
@@ -27,6 +28,12 @@ def due_events(now, limit=50):
 
 def deliver_event(event, http, *, timeout, retry_base, max_attempts, now=None):
     """One delivery attempt of one event; records it and schedules the next. Commits."""
+    payment = db.session.get(PaymentRequest, event.payment_request_id)
+    with tracing.trace(payment.trace_id if payment else None):  # the shop continues the merchant's journey
+        return _deliver(event, http, timeout, retry_base, max_attempts, now)
+
+
+def _deliver(event, http, timeout, retry_base, max_attempts, now):
     body = event.body.encode()
     headers = {"Content-Type": "application/json", "Bank-Signature": sign_webhook(event.merchant.webhook_secret, body),
                "Bank-Event-Id": event.id}

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # URL prefixes whose clients are programs, not people.
 API_PREFIXES = ("/bank/api/", "/bank/oauth/", "/shop/webhooks/", "/shop/api/", "/bank/app/api/", "/idp/token",
-                "/idp/userinfo", "/idp/jwks", "/idp/.well-known/")
+                "/idp/userinfo", "/idp/jwks", "/idp/.well-known/", "/walkthrough/api/")
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",

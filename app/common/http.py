@@ -11,7 +11,7 @@ import time
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
-from .tracing import record_message
+from .tracing import current_trace, record_message, traceparent_header
 
 
 class HttpSettings:
@@ -40,6 +40,9 @@ def traced_request(send, settings, method, url, **kwargs):
     """Send through `send` (a requests.Session.request) with a timeout, the URL map and a trace."""
     url = settings.route(url)
     kwargs.setdefault("timeout", settings.timeout)
+    trace_id, _ = current_trace()
+    if trace_id:  # the next server continues this journey
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "traceparent": traceparent_header(trace_id)}
     started = time.monotonic()
     response = error = None
     try:
@@ -51,6 +54,7 @@ def traced_request(send, settings, method, url, **kwargs):
     finally:
         record_message(
             "http", sender=settings.sender, method=method, url=url,
+            response_headers=dict(response.headers) if response is not None else {},
             request_headers=dict(kwargs.get("headers") or {}),
             request_body=kwargs.get("data") or kwargs.get("json"),
             status=response.status_code if response is not None else None,

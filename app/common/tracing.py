@@ -1,14 +1,23 @@
-"""The one hook through which cross-server messages can be observed.
+"""The one hook through which cross-server messages are observed, and the trace they belong to.
 
-The HTTP client, the socket emitter (and later the push sender) call
-`record_message`; observers (the walkthrough) subscribe with `add_observer`.
-Observers must never break the message they watch, so their errors are logged
-and swallowed.
+The HTTP client, the push sender and the socket emitter call `record_message`;
+observers (the walkthrough) subscribe with `add_observer`. A W3C trace context
+(`traceparent: 00-<trace id>-<span id>-01`) ties every hop of one checkout
+journey together: the trace id is the journey id. It lives in a context
+variable, so threads and requests each carry their own. Observers must never
+break the message they watch: their errors are logged and swallowed.
 """
 import logging
+import re
+import secrets
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 log = logging.getLogger(__name__)
 _observers = []
+_current = ContextVar("paylab_trace", default=None)
+TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 def add_observer(callback):
@@ -21,10 +30,99 @@ def remove_observer(callback):
         _observers.remove(callback)
 
 
+def new_trace_id():
+    return secrets.token_hex(16)
+
+
+def parse_traceparent(value):
+    """The trace id of a valid W3C traceparent header, else None (version ff and all-zero ids are invalid)."""
+    match = TRACEPARENT.match((value or "").strip().lower())
+    if not match:
+        return None
+    version, trace_id, span_id, _ = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return trace_id
+
+
+def traceparent_header(trace_id):
+    """A traceparent for an outgoing call: same trace, a new span."""
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def current_trace():
+    """(trace_id, owner) of the journey being served, or (None, None)."""
+    return _current.get() or (None, None)
+
+
+def set_trace(trace_id, owner=None):
+    """Make `trace_id` current until `reset_trace(token)`; returns the token."""
+    return _current.set((trace_id, owner) if trace_id else None)
+
+
+def reset_trace(token):
+    _current.reset(token)
+
+
+@contextmanager
+def trace(trace_id, owner=None):
+    token = set_trace(trace_id, owner)
+    try:
+        yield
+    finally:
+        reset_trace(token)
+
+
 def record_message(kind, **details):
-    """Tell every observer that a message of `kind` ("http", "socket", "push") just crossed."""
+    """Tell every observer that a message of `kind` ("http", "http-in", "socket", "push", "ledger") crossed."""
+    trace_id, owner = current_trace()
+    details.setdefault("trace_id", trace_id)
+    details.setdefault("owner", owner)
     for observer in list(_observers):
         try:
             observer(kind, details)
         except Exception:
             log.exception("message observer failed")
+
+
+# --- Flask: continue a trace that arrives with a request, record what browsers send -----------------
+
+def continue_trace(trace_id, owner=None):
+    """Serve the rest of this request inside `trace_id` (undone at teardown)."""
+    from flask import g
+    g.setdefault("paylab_trace_tokens", []).append(set_trace(trace_id, owner))
+
+
+def record_this_request():
+    """Mark a GET as worth showing in the walkthrough (POSTs are recorded anyway)."""
+    from flask import g
+    g.paylab_record_inbound = True
+
+
+def init_request_tracing(app):
+    from flask import g, request
+
+    @app.before_request
+    def _continue_incoming_trace():
+        g.paylab_request_started = time.monotonic()
+        trace_id = parse_traceparent(request.headers.get("traceparent"))
+        if trace_id:
+            continue_trace(trace_id)
+
+    @app.after_request
+    def _record_browser_request(response):
+        trace_id, _ = current_trace()
+        from_a_browser = "traceparent" not in request.headers
+        wanted = request.method in ("POST", "DELETE") or g.get("paylab_record_inbound")
+        if trace_id and from_a_browser and wanted:
+            record_message("http-in", method=request.method, path=request.path, status=response.status_code,
+                           duration_ms=round((time.monotonic() - g.get("paylab_request_started", time.monotonic())) * 1000, 1),
+                           request_body=request.form.to_dict() or request.get_json(silent=True),
+                           response_headers={"Location": response.headers.get("Location")}
+                           if response.headers.get("Location") else {})
+        return response
+
+    @app.teardown_request
+    def _end_trace(exc):
+        for token in reversed(g.pop("paylab_trace_tokens", [])):
+            reset_trace(token)

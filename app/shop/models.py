@@ -43,6 +43,7 @@ class Order(ShopModel):
     shopper_id = db.Column(db.String(40), nullable=False, index=True)  # the browser that placed it
     user_id = db.Column(db.Integer, db.ForeignKey("users.id"), index=True)  # who owns it (guest orders: none)
     checkout_token = db.Column(db.String(64), unique=True, nullable=False)
+    journey_id = db.Column(db.String(32))  # the trace id of the checkout that placed it (walkthrough)
     email = db.Column(db.String(254), nullable=False)
     status = db.Column(db.String(30), nullable=False, default="awaiting_payment")
     delivery_method = db.Column(db.String(20), nullable=False)

@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, g, jsonify, redirect, render_templa
 
 from ..common.errors import ApiError
 from ..common.http import HttpClient
+from ..common import tracing
 from ..common.qr import qr_svg
 from ..extensions import db
 from . import auth, bp, services
@@ -39,6 +40,9 @@ def load_signed_in_customer():
         # a page's many parallel image requests would race each other and the page's CSRF token.
         return
     g.user = db.session.get(ShopUser, session.get("user_id") or 0)
+    if "journey_id" not in session:  # this browser's checkout journey: the trace every hop carries
+        session["journey_id"] = tracing.new_trace_id()
+    tracing.continue_trace(session["journey_id"], owner=f"shop-user:{g.user.id}" if g.user else None)
 
 
 def _shopper_id():
@@ -104,6 +108,7 @@ def sign_in_with(provider):
     if client is None:
         abort(404, "That sign-in provider is not configured.")
     session["signin_next"] = safe_next(request.args.get("next"))
+    tracing.record_this_request()
     redirect_uri = f"{current_app.config['PUBLIC_URL']}/shop/auth/{provider}/callback"
     try:
         return client.authorize_redirect(redirect_uri)
@@ -119,12 +124,14 @@ def sign_in_callback(provider):
     client = auth.login_client(provider)
     if client is None:
         abort(404, "That sign-in provider is not configured.")
+    tracing.record_this_request()
     try:
         user = auth.complete_sign_in(client)
     except auth.SignInFailed as exc:
         return render_template("shop/signin.html", providers=auth.login_providers(current_app.config),
                                next=session.get("signin_next", ""), error=f"Sign-in failed: {exc}"), 400
     session["user_id"] = user.id  # the cart stays: it lives in this same session
+    tracing.continue_trace(session["journey_id"], owner=f"shop-user:{user.id}")  # the journey is theirs now
     flash(f"Signed in as {user.name}.", "info")
     return redirect(safe_next(session.pop("signin_next", None)))
 
@@ -289,7 +296,9 @@ def checkout_pay():
         return _render_review(form, 422)
     session.pop("cart", None)
     session.pop("checkout", None)
-    return _pay(order, form.card_number.data, form.payment_token.data)
+    response = _pay(order, form.card_number.data, form.payment_token.data)
+    session["journey_id"] = tracing.new_trace_id()  # the next checkout is a journey of its own
+    return response
 
 
 def _pay(order, card_number, token):
@@ -311,7 +320,14 @@ def _own_order(order_id):
     order = services.order_for_user(g.user, order_id)
     if order is None:
         abort(404, "No such order in your order history.")
+    _continue_order_journey(order)
     return order
+
+
+def _continue_order_journey(order):
+    """What happens to an order (cancel, retry, a status check) belongs to the checkout that placed it."""
+    if order.journey_id:
+        tracing.continue_trace(order.journey_id, owner=f"shop-user:{order.user_id}")
 
 
 @bp.get("/orders/")
@@ -363,6 +379,7 @@ def order_status(order_id):
     order = services.order_for_user(g.user, order_id)
     if order is None:
         raise ApiError(404, "not_found", "No such order in your order history.")
+    _continue_order_journey(order)
     if services.refresh_payment_from_bank(order, bank_client()):
         announce_order_status(order)
     return jsonify(services.order_status_payload(order))

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..common import tracing
 from ..common.security import luhn_valid, normalise_card_number
 from ..extensions import db
 from .bank_client import BankRejected, BankUnavailable
@@ -102,6 +103,7 @@ def place_order(user, shopper_id, checkout_token, cart, delivery_method, address
     if delivery_method not in DELIVERY_METHODS:
         raise ShopError("Choose a delivery method.")
     order = Order(user_id=user.id, shopper_id=shopper_id, checkout_token=checkout_token, email=user.email,
+                  journey_id=tracing.current_trace()[0],
                   delivery_method=delivery_method, delivery_fee=summary["delivery_fee"],
                   address_json=json.dumps(address), subtotal=summary["subtotal"], total=summary["total"])
     for line in summary["lines"]:
@@ -279,7 +281,7 @@ def order_status_payload(order):
     message = STATUS_MESSAGES.get(payment_status, "Pay for your order to complete it.")
     if payment_status == "declined" and payment.decline_reason in DECLINE_MESSAGES:
         message = f"{message} {DECLINE_MESSAGES[payment.decline_reason]}"
-    return {"order_id": order.id, "status": order.status, "message": message,
+    return {"order_id": order.id, "status": order.status, "message": message, "journey": order.journey_id,
             "payment": {"status": payment_status, "binding_code": payment.binding_code if payment else None,
                         "expires_at": payment.expires_at if payment else None,
                         "decline_reason": payment.decline_reason if payment else None,

@@ -105,6 +105,11 @@ def test_phone_gets_the_push_taps_it_and_approves_and_the_laptop_updates(
         shown = wait_for(lambda: [n for n in phone.notifications() if n["tag"] == payment["payload"]["id"]],
                          message="the payment notification")[0]
         assert code in shown["body"] and shown["title"] == "Approve R 947.00 at Veldt Market?"
+        # The worker told the bank it arrived: the walkthrough draws push service → phone in this journey.
+        journey = payment["payload"]["journey"]
+        wait_for(lambda: any(m["kind"] == "push" and (m["from"], m["to"]) == ("push", "phone") for m in laptop.evaluate(
+            f"fetch('/walkthrough/api/journeys/{journey}').then(r => r.json()).then(b => b.messages)")),
+            message="the push receipt in the walkthrough")
         page.screenshot(path=screenshots / "phone-notification-arrived.png")
 
         # Tap it: the worker brings the app to the approval screen.

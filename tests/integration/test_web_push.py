@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.bank.models import Device, PushAttempt
 from app.extensions import db
+from app.shop.models import Order
 
 from ..support import BankCustomer, Shopper, in_app_db, wait_for
 
@@ -33,7 +34,9 @@ def test_a_payment_request_pushes_an_encrypted_message_with_the_right_headers(li
         "body": f"Code {approval['binding_code']} · Veldt Market · {approval['amount_text']}",
         "amount": approval["amount"], "currency": "ZAR", "merchant": "Veldt Market",
         "binding_code": approval["binding_code"], "expires_at": approval["expires_at"],
-        "url": f"{live.url}/bank/app/approvals/{approval['id']}"}
+        "url": f"{live.url}/bank/app/approvals/{approval['id']}",
+        "journey": in_app_db(live, lambda: db.session.get(Order, order_id).journey_id)}
+    assert len(payload["journey"]) == 32  # the walkthrough's journey travels in the push too
     assert message["size"] <= 3072
     expires = datetime.fromisoformat(approval["expires_at"].replace("Z", "+00:00"))
     seconds_left = (expires - datetime.fromtimestamp(message["at"], timezone.utc)).total_seconds()

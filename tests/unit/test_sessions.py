@@ -86,7 +86,7 @@ def test_a_bank_cookie_copied_into_shop_session_is_refused(app, client):
     assert fresh != bank_value
     shop_session = _serializer(app, "shop").loads(fresh)
     assert "customer_id" not in shop_session
-    assert set(shop_session) == {"csrf_token"}  # a brand new session: only the page's CSRF token
+    assert set(shop_session) == {"csrf_token", "journey_id"}  # brand new: the page's CSRF token and journey
 
 
 def test_a_shop_cookie_copied_into_bank_session_does_not_log_in(app, client):

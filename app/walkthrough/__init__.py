@@ -1,0 +1,17 @@
+"""The walkthrough: every message of a checkout journey, recorded through the common tracing hook."""
+from flask import Blueprint
+
+bp = Blueprint("walkthrough", __name__, url_prefix="/walkthrough", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+
+def init_walkthrough(app):
+    from ..common import tracing
+    from . import routes  # noqa: F401  (routes register on bp)
+    from .events import WalkthroughNamespace
+    from .recorder import record
+
+    app.register_blueprint(bp)
+    app.extensions["socketio"].on_namespace(WalkthroughNamespace("/walkthrough"))
+    observer = app.extensions["walkthrough_observer"] = lambda kind, details: record(app, kind, details)
+    tracing.add_observer(observer)

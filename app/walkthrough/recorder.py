@@ -1,0 +1,127 @@
+"""Turn what the tracing hook reports into stored, redacted, lane-to-lane messages, and show them live.
+
+It sees only what the common hook reports (HTTP client, push sender, socket
+emitter, the browsers' requests): no server's internals.
+"""
+import json
+import logging
+import re
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from sqlalchemy.orm import Session
+
+from ..common.clock import utcnow
+from .models import Journey, TraceMessage
+from .redaction import redact, redact_body, redact_headers
+
+log = logging.getLogger(__name__)
+LANES = ["laptop", "shop", "idp", "bank", "push", "phone"]
+
+# (kind, sender, path pattern) -> (step, factors)
+STEPS = [
+    ("http", "shop", r"^/idp/\.well-known|^/idp/jwks", "signin_discovery", []),
+    ("http", "shop", r"^/idp/token", "signin_token", ["knowledge:idp_password"]),
+    ("http", "shop", r"^/idp/userinfo", "signin_userinfo", []),
+    ("http", "shop", r"^/bank/oauth/token", "bank_token", []),
+    ("http", "shop", r"^/bank/api/v1/payment-requests/[^/]+/cancel", "cancel", []),
+    ("http", "shop", r"^/bank/api/v1/payment-requests$", "payment_request", []),
+    ("http", "shop", r"^/bank/api/v1/payment-requests/", "payment_status", []),
+    ("http", "bank", r"^/shop/webhooks/", "webhook", []),
+    ("http", "bank-push", r".", "push_send", ["possession:push_subscription"]),
+    ("http-in", None, r"^/shop/checkout/pay|^/shop/orders/\d+/pay", "pay_now", []),
+    ("http-in", None, r"^/shop/signin/", "signin_start", []),
+    ("http-in", None, r"^/shop/auth/", "signin_callback", []),
+    ("http-in", None, r"^/shop/orders/\d+/cancel", "cancel_click", []),
+    ("http-in", None, r"^/bank/app/approvals/[^/]+/approve$", "approval", ["knowledge:pin", "possession:device"]),
+    ("http-in", None, r"^/bank/app/api/approvals/[^/]+/approve-with-passkey", "approval",
+     ["possession:passkey", "inherence:fingerprint"]),
+    ("http-in", None, r"^/bank/app/approvals/[^/]+/decline", "decline", []),
+]
+SERVER_BY_PREFIX = [("/shop", "shop"), ("/bank", "bank"), ("/idp", "idp")]
+
+
+def _server_of(path):
+    return next((server for prefix, server in SERVER_BY_PREFIX if path.startswith(prefix)), "shop")
+
+
+def classify(kind, details):
+    """(sender lane, receiver lane, label, step, factors) for a reported message."""
+    if kind == "http":
+        path = urlparse(details["url"]).path
+        sender = "bank" if details["sender"] == "bank-push" else details["sender"]
+        receiver = "push" if details["sender"] == "bank-push" else _server_of(path)
+        label = "Web Push (encrypted)" if receiver == "push" else f"{details['method']} {path}"
+        status = details.get("status")
+    elif kind == "http-in":
+        path = details["path"]
+        receiver = _server_of(path)
+        sender = "phone" if path.startswith("/bank/app/") else "laptop"
+        label, status = f"{details['method']} {path}", details.get("status")
+    elif kind == "socket":
+        namespace = details.get("namespace")
+        sender, receiver = ("shop", "laptop") if namespace == "/shop" else ("bank", "phone")
+        label, status, path = f"socket: {details['event']}", None, namespace
+    elif kind == "push":
+        sender, receiver, label, status, path = "push", "phone", "push delivered to the phone", None, ""
+    elif kind == "ledger":
+        sender = receiver = "bank"
+        label, status, path = "ledger: transfer posted", None, ""
+    else:
+        return None
+    step, factors = kind, []
+    for rule_kind, rule_sender, pattern, rule_step, rule_factors in STEPS:
+        if rule_kind == kind and (rule_sender is None or rule_sender == details.get("sender")) and re.search(pattern, path):
+            step, factors = rule_step, rule_factors
+            break
+    else:
+        if kind == "http-in":
+            return None  # a browser's other form posts (cart, address…) are not part of the payment story
+    return sender, receiver, label, status, step, factors
+
+
+def record(app, kind, details):
+    """The tracing observer: store the message of a journey and push it to the owner's open walkthrough."""
+    trace_id = details.get("trace_id")
+    if not trace_id:
+        return
+    classified = classify(kind, details)
+    if classified is None:
+        return
+    sender, receiver, label, status, step, factors = classified
+    payload = {
+        "request": {"headers": redact_headers(details.get("request_headers")),
+                    "body": redact_body(details.get("request_body"))},
+        "response": {"headers": redact_headers(details.get("response_headers")),
+                     "body": redact_body(details.get("response_body"))},
+        "data": redact(details.get("data")), "entries": details.get("entries"), "error": details.get("error"),
+        "factors": factors, "url": details.get("url") or details.get("path"),
+    }
+    with app.app_context(), Session(app.extensions["sqlalchemy"].engines[None]) as session:
+        journey = session.get(Journey, trace_id)
+        if journey is None:
+            journey = Journey(id=trace_id)
+            session.add(journey)
+        owner = details.get("owner")
+        if owner and not journey.owner:
+            journey.owner = owner
+        # A request is drawn when it started: it caused what happened while it was being served.
+        started = utcnow() - timedelta(milliseconds=details.get("duration_ms") or 0)
+        message = TraceMessage(journey=journey, kind=kind, sender=sender, receiver=receiver, label=label[:200],
+                               status=str(status) if status is not None else None,
+                               duration_ms=details.get("duration_ms"), step=step, details=json.dumps(payload, ensure_ascii=False),
+                               at=started)
+        session.add(message)
+        session.commit()
+        data, owner = message_json(message), journey.owner
+    if owner:
+        app.extensions["socketio"].emit("message", data, to=f"owner:{owner}", namespace="/walkthrough")
+
+
+def message_json(message):
+    details = json.loads(message.details)
+    at = message.at.isoformat(timespec="microseconds") + "Z"  # fine enough to keep causes before effects
+    return {"id": message.id, "journey_id": message.journey_id, "at": at, "kind": message.kind,
+            "from": message.sender, "to": message.receiver, "label": message.label, "status": message.status,
+            "duration_ms": message.duration_ms, "step": message.step, "factors": details.pop("factors", []),
+            "details": details}

@@ -1,0 +1,52 @@
+"""The walkthrough pages and their JSON: only the learner who owns a journey can see it."""
+from flask import abort, current_app, jsonify, redirect, render_template
+from sqlalchemy import select
+
+from ..common.errors import ApiError
+from ..common.sessions import load_server_session
+from ..extensions import db
+from . import bp
+from .events import owner_key
+from .models import Journey
+from .recorder import LANES, message_json
+
+
+def _owner():
+    user_id = load_server_session(current_app, "shop").get("user_id")
+    return owner_key(user_id) if user_id else None
+
+
+def _journeys(owner):
+    return db.session.scalars(select(Journey).where(Journey.owner == owner)
+                              .order_by(Journey.created_at.desc()).limit(30)).all()
+
+
+@bp.get("/")
+def index():
+    owner = _owner()
+    if owner is None:
+        return render_template("walkthrough/signin_first.html"), 200
+    journeys = _journeys(owner)
+    return render_template("walkthrough/walkthrough.html", journeys=journeys, journey=journeys[0] if journeys else None,
+                           lanes=LANES, live=True)
+
+
+@bp.get("/<journey_id>")
+def journey_page(journey_id):
+    owner = _owner()
+    if owner is None:
+        return redirect("/shop/signin?next=/shop/")
+    journey = db.session.get(Journey, journey_id)
+    if journey is None or journey.owner != owner:
+        abort(404, "No such journey of yours.")
+    return render_template("walkthrough/walkthrough.html", journeys=_journeys(owner), journey=journey, lanes=LANES,
+                           live=False)
+
+
+@bp.get("/api/journeys/<journey_id>")
+def journey_messages(journey_id):
+    owner = _owner()
+    journey = db.session.get(Journey, journey_id)
+    if owner is None or journey is None or journey.owner != owner:
+        raise ApiError(404, "not_found", "No such journey of yours.")
+    return jsonify(id=journey.id, messages=[message_json(m) for m in journey.messages])

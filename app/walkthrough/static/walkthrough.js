@@ -1,0 +1,183 @@
+// The live sequence diagram: one lane per party, one arrow per message, drawn in SVG as messages arrive.
+// Click an arrow for its real (redacted) JSON and headers. No library, no CDN.
+
+const SVG = "http://www.w3.org/2000/svg";
+const LANE_NAMES = {laptop: "Laptop browser", shop: "Shop server", idp: "Identity provider", bank: "Bank server",
+                    push: "Push service", phone: "Phone"};
+const FACTOR_TEXT = {
+  "knowledge:idp_password": ["knowledge", "Your PayLab ID password was checked before this code was issued: something you know."],
+  "knowledge:pin": ["knowledge", "The PIN: something you know. Five wrong ones in a row lock the card."],
+  "possession:device": ["possession", "Only a registered device of yours can approve: something you have. A stolen password is not enough."],
+  "possession:passkey": ["possession", "The passkey's private key never leaves your phone: something you have."],
+  "inherence:fingerprint": ["inherence", "Your fingerprint or face unlocked the passkey: something you are."],
+  "possession:push_subscription": ["possession", "The push can only reach the phone that holds this subscription's private key."],
+};
+const LANE_GAP = 150, TOP = 56, ROW = 44, LEFT = 80;
+
+function el(name, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+export function createDiagram(container, lanes, onSelect) {
+  // Messages are kept in time order (a request is placed when it started), and the SVG is redrawn
+  // from them, so an answer that arrives late still lands under the request that caused it.
+  const x = (lane) => LEFT + lanes.indexOf(lane) * LANE_GAP;
+  const width = LEFT * 2 + (lanes.length - 1) * LANE_GAP + 170;  // room for factor badges on the right
+  const messages = [];
+  let selectedId = null;
+  const arrows = [];
+
+  function draw(freshId) {
+    const height = TOP + messages.length * ROW + 10;
+    const svg = el("svg", {width, height, role: "img", "aria-label": "Sequence diagram of this checkout"});
+    const defs = el("defs");
+    const marker = el("marker", {id: "arrowhead", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"});
+    marker.append(el("path", {d: "M0,0 L10,5 L0,10 z", fill: "currentColor"}));
+    defs.append(marker);
+    svg.append(defs);
+    lanes.forEach((lane) => {
+      svg.append(el("text", {x: x(lane), y: 22, "text-anchor": "middle", class: `lane-title lane-${lane}`}, LANE_NAMES[lane] || lane));
+      svg.append(el("line", {x1: x(lane), y1: 34, x2: x(lane), y2: height, class: "lane-line"}));
+    });
+    arrows.length = 0;
+    messages.forEach((message, row) => arrows.push({group: drawArrow(svg, message, row, message.id === freshId), message}));
+    container.replaceChildren(svg);
+  }
+
+  function drawArrow(svg, message, row, fresh) {
+    const y = TOP + row * ROW + 18;
+    const group = el("g", {class: `arrow kind-${message.kind} step-${message.step}${fresh ? " new" : ""}${message.id === selectedId ? " selected" : ""}`,
+                           tabindex: 0, role: "button", "data-step": message.step, "data-testid": "arrow"});
+    const from = x(message.from), to = x(message.to);
+    if (from === to) {
+      group.append(el("path", {d: `M${from},${y - 8} h34 v16 h-34`, class: "line", "marker-end": "url(#arrowhead)"}));
+    } else {
+      group.append(el("line", {x1: from, y1: y, x2: to + (to > from ? -4 : 4), y2: y, class: "line", "marker-end": "url(#arrowhead)"}));
+    }
+    const label = `${message.label}${message.status ? ` → ${message.status}` : ""}${message.duration_ms ? ` · ${Math.round(message.duration_ms)} ms` : ""}`;
+    const mid = from === to ? from + 40 : (from + to) / 2;
+    group.append(el("text", {x: mid, y: y - 6, "text-anchor": from === to ? "start" : "middle", class: "label"}, label));
+    let badgeX = Math.max(from, to) + 8;
+    for (const factor of message.factors || []) {
+      const [kind] = FACTOR_TEXT[factor] || [factor.split(":")[0]];
+      const badge = el("g", {class: `factor ${kind}`, "data-testid": "factor-badge"});
+      badge.append(el("rect", {x: badgeX, y: y - 9, width: 74, height: 18, rx: 9}));
+      badge.append(el("text", {x: badgeX + 37, y: y + 4, "text-anchor": "middle"}, kind));
+      group.append(badge);
+      badgeX += 80;
+    }
+    group.addEventListener("click", () => select(message));
+    group.addEventListener("keydown", (event) => { if (event.key === "Enter") select(message); });
+    svg.append(group);
+    return group;
+  }
+
+  function select(message) {
+    selectedId = message.id;
+    arrows.forEach((a) => a.group.classList.toggle("selected", a.message.id === message.id));
+    onSelect(message);
+  }
+
+  function add(message, animate = true) {
+    messages.push(message);
+    messages.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id));
+    draw(animate ? message.id : null);
+  }
+
+  function point(step) {
+    const found = arrows.find((a) => a.message.step === step);
+    if (found) {
+      select(found.message);
+      found.group.scrollIntoView({block: "center", behavior: "smooth"});
+    }
+    return Boolean(found);
+  }
+
+  draw(null);
+  return {add, point, arrows};
+}
+
+function showPayload(root, message) {
+  const panel = root.querySelector("[data-payload]");
+  panel.hidden = false;
+  root.querySelector("[data-payload-title]").textContent =
+    `${message.from} → ${message.to}: ${message.label}${message.status ? ` (${message.status})` : ""}`;
+  root.querySelector("[data-payload-factors]").replaceChildren(...(message.factors || []).map((factor) => {
+    const [kind, sentence] = FACTOR_TEXT[factor] || [factor, factor];
+    const p = document.createElement("span");
+    p.className = `factor-note ${kind}`;
+    p.textContent = `${kind}: ${sentence}`;
+    return p;
+  }));
+  root.querySelector("[data-payload-body]").textContent = JSON.stringify(message.details, null, 2);
+}
+
+function showLedger(root, message) {
+  if (message.step !== "ledger" || !message.details.entries) return;
+  const body = root.querySelector("[data-ledger] tbody");
+  body.replaceChildren(...message.details.entries.map((entry) => {
+    const tr = document.createElement("tr");
+    const amount = (entry.amount / 100).toFixed(2);
+    tr.innerHTML = "<td></td><td class='num'></td>";
+    tr.children[0].textContent = `${entry.account} (${entry.account_number})`;
+    tr.children[1].textContent = `${entry.amount < 0 ? "−" : "+"}R ${Math.abs(amount).toFixed(2)}`;
+    return tr;
+  }));
+}
+
+export async function startWalkthrough(root) {
+  const lanes = JSON.parse(root.dataset.lanes);
+  let journey = root.dataset.journey;
+  let diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+  const seen = new Set();
+
+  function add(message, animate) {
+    if (seen.has(message.id)) return;
+    seen.add(message.id);
+    root.querySelector("[data-empty]").hidden = true;
+    diagram.add(message, animate);
+    showLedger(root, message);
+  }
+
+  async function load(id, animate = false) {
+    const response = await fetch(`/walkthrough/api/journeys/${id}`, {headers: {Accept: "application/json"}});
+    if (!response.ok) return [];
+    const {messages} = await response.json();
+    return messages;
+  }
+
+  if (journey) (await load(journey)).forEach((m) => add(m, false));
+  window.paylabWalkthrough = {diagram: () => diagram};
+
+  root.querySelector("[data-journey-select]")?.addEventListener("change", (event) => {
+    window.location.href = `/walkthrough/${event.target.value}`;
+  });
+  root.querySelector("[data-replay]").addEventListener("click", async () => {
+    const messages = await load(journey);
+    diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+    seen.clear();
+    messages.forEach((message, i) => setTimeout(() => add(message, true), i * 450));
+  });
+  root.querySelectorAll("[data-point]").forEach((button) => button.addEventListener("click", () => {
+    if (!diagram.point(button.dataset.point)) button.textContent = "Not in this journey yet";
+  }));
+
+  if (typeof io !== "function") return;
+  const socket = io("/walkthrough");
+  window.paylabWalkthroughSocket = socket;
+  socket.on("message", (message) => {
+    if (root.dataset.live === "true" && message.journey_id !== journey) {
+      // A new checkout started: follow it.
+      journey = message.journey_id;
+      root.dataset.journey = journey;
+      diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+      seen.clear();
+      load(journey).then((messages) => messages.forEach((m) => add(m, true)));
+      return;
+    }
+    if (message.journey_id === journey) add(message, true);
+  });
+}

@@ -1,0 +1,96 @@
+"""One checkout yields the ordered messages of every hop, in one journey that only its learner can read."""
+import requests
+from sqlalchemy import select
+
+from app.extensions import db
+from app.shop.models import Order
+from app.walkthrough.models import TraceMessage
+
+from ..support import BankCustomer, Shopper, in_app_db, wait_for
+
+
+def _forget_bank_token(live):
+    client = live.app.extensions.get("shop_bank_client")
+    if client is not None:
+        client._token = None
+
+
+def _steps(messages):
+    return [(m["step"], m["from"], m["to"]) for m in messages]
+
+
+def test_one_checkout_is_one_ordered_journey_across_every_hop(live, push_service, customer_factory):
+    username, password, pin, card = customer_factory()
+    phone = BankCustomer(live.url, username, password, pin)
+    subscription = push_service.subscribe()
+    phone.register_device(subscription)
+    _forget_bank_token(live)  # so that this journey includes the token call
+
+    shopper = Shopper.signed_in(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+    [approval] = phone.pending()
+    phone.decide(approval["id"], "approve", pin=pin)
+    wait_for(lambda: shopper.order_status(order_id)["status"] == "paid", message="paid")
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    assert journey and len(journey) == 32
+
+    def messages():
+        return shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"]
+    wait_for(lambda: any(m["step"] == "webhook" for m in messages()) and
+             any(m["label"] == "socket: order_status" and "paid" in str(m["details"]) for m in messages()),
+             message="the webhook and the socket update recorded")
+    steps = _steps(messages())
+    # Each request is placed where it started, so a cause comes before what it caused.
+    expected = [("signin_start", "laptop", "shop"), ("signin_callback", "laptop", "shop"),
+                ("signin_token", "shop", "idp"), ("signin_userinfo", "shop", "idp"),
+                ("pay_now", "laptop", "shop"), ("bank_token", "shop", "bank"), ("payment_request", "shop", "bank"),
+                ("socket", "bank", "phone"), ("push_send", "bank", "push"),
+                ("approval", "phone", "bank"), ("ledger", "bank", "bank"), ("webhook", "bank", "shop"),
+                ("socket", "shop", "laptop")]
+    position = 0
+    for step in steps:  # the expected hops appear in this order (other messages may sit in between)
+        if position < len(expected) and step == expected[position]:
+            position += 1
+    assert position == len(expected), f"missing {expected[position:]} in {steps}"
+
+    approval_message = next(m for m in messages() if m["step"] == "approval")
+    assert approval_message["factors"] == ["knowledge:pin", "possession:device"]
+    ledger = next(m for m in messages() if m["step"] == "ledger")
+    assert sum(e["amount"] for e in ledger["details"]["entries"]) == 0
+
+
+def test_no_secret_reaches_a_stored_trace(live, customer_factory):
+    username, password, pin, card = customer_factory()
+    shopper = Shopper.signed_in(live)
+    _forget_bank_token(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+    phone = BankCustomer(live.url, username, password, pin)
+    [approval] = phone.pending()
+    phone.decide(approval["id"], "approve", pin=pin)
+    wait_for(lambda: shopper.order_status(order_id)["status"] == "paid", message="paid")
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    stored = "".join(in_app_db(live, lambda: [m.details + m.label for m in db.session.scalars(
+        select(TraceMessage).where(TraceMessage.journey_id == journey))]))
+    assert "payment_request" in stored
+    config = live.app.config
+    for secret in (card, config["BANK_CLIENT_SECRET"], config["BANK_WEBHOOK_SECRET"],
+                   config["OIDC_PAYLAB_CLIENT_SECRET"], password, "a-long-password"):
+        assert secret not in stored
+    assert "•••• " + card[-4:] in stored  # the card number is masked to its last 4 digits
+    token = phone.http.cookies.get("bank_device")
+    assert token and token not in stored
+
+
+def test_another_learner_cannot_read_the_journey(live, customer_factory):
+    username, password, pin, card = customer_factory()
+    owner = Shopper.signed_in(live)
+    owner.fill_cart("headlamp")
+    order_id, _ = owner.checkout(card)
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    assert owner.get(f"/walkthrough/api/journeys/{journey}").status_code == 200
+    other = Shopper.signed_in(live)
+    assert other.get(f"/walkthrough/api/journeys/{journey}").status_code == 404
+    assert other.get(f"/walkthrough/{journey}").status_code == 404
+    assert requests.get(f"{live.url}/walkthrough/api/journeys/{journey}", timeout=10).status_code == 404

@@ -7,7 +7,6 @@ device is deleted); 429 and 5xx are retried, honouring Retry-After.
 """
 import json
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,6 +21,7 @@ from ..common.http import HttpSettings, traced_session
 from ..common.money import format_money
 from ..extensions import db
 from .models import Device, PushAttempt, PushMessage
+from .worker import BackgroundLoop
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
@@ -161,37 +161,29 @@ def _attempt(message, device, sender, max_attempts, now):
     return message.state
 
 
-class PushWorker:
+class PushWorker(BackgroundLoop):
     """Claims due messages and sends them on a small thread pool, off every request path."""
 
+    name = "push-worker"
+
     def __init__(self, app, sender):
-        self.app, self.sender = app, sender
-        self.interval = app.config["BANK_WORKER_INTERVAL_SECONDS"]
+        super().__init__(app)
+        self.sender = sender
         self.max_attempts = app.config["PUSH_MAX_ATTEMPTS"]
         self.pool = ThreadPoolExecutor(max_workers=app.config["PUSH_WORKER_THREADS"], thread_name_prefix="push")
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread = None
-        self._lock = threading.Lock()
 
-    def start(self):
-        with self._lock:
-            if self._thread is None:
-                with self.app.app_context():  # a message caught mid-send by a restart is sent again
-                    db.session.execute(update(PushMessage).where(PushMessage.state == "sending")
-                                       .values(state="queued"))
-                    db.session.commit()
-                self._thread = threading.Thread(target=self._run, name="push-worker", daemon=True)
-                self._thread.start()
+    def before_start(self):
+        with self.app.app_context():  # a message caught mid-send by a restart is sent again
+            db.session.execute(update(PushMessage).where(PushMessage.state == "sending").values(state="queued"))
+            db.session.commit()
 
     def stop(self):
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        super().stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def wake(self):
-        self._wake.set()
+    def run_once(self):
+        for message_id in self.claim_due():
+            self.pool.submit(self._send, message_id)
 
     def claim_due(self):
         """Mark due messages 'sending' (a conditional update, so each is claimed once) and return their ids."""
@@ -218,15 +210,3 @@ class PushWorker:
                 db.session.execute(update(PushMessage).where(PushMessage.id == message_id)
                                    .values(state="failed"))
                 db.session.commit()
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                for message_id in self.claim_due():
-                    self.pool.submit(self._send, message_id)
-            except Exception:
-                log.exception("push worker pass failed")

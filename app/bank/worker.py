@@ -1,7 +1,8 @@
-"""The bank's background worker: expires overdue requests and delivers webhooks.
+"""The bank's background workers: a loop that wakes on a tick or on demand.
 
-It runs off the request path so that a slow merchant never slows a customer's
-approval. `wake()` makes it act at once after a decision instead of at the next tick.
+They run off the request path so that a slow merchant or push service never
+slows a customer's approval. `wake()` makes a worker act at once after a
+decision instead of at the next tick.
 """
 import logging
 import threading
@@ -12,11 +13,14 @@ from . import notify, services, webhooks
 log = logging.getLogger(__name__)
 
 
-class BankWorker:
+class BackgroundLoop:
+    """A daemon thread calling `run_once()` every `interval` seconds, or sooner when woken."""
+
+    name = "worker"
+
     def __init__(self, app):
         self.app = app
         self.interval = app.config["BANK_WORKER_INTERVAL_SECONDS"]
-        self.http = HttpClient.from_config(app.config, sender="bank")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
@@ -25,8 +29,12 @@ class BankWorker:
     def start(self):
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="bank-worker", daemon=True)
+                self.before_start()
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
+
+    def before_start(self):
+        """Hook: put things right that a previous process left half done."""
 
     def stop(self):
         self._stop.set()
@@ -38,11 +46,7 @@ class BankWorker:
         self._wake.set()
 
     def run_once(self):
-        """Expire what is overdue and deliver what is due."""
-        with self.app.app_context():
-            for payment in services.expire_overdue_payment_requests():
-                notify.payment_request_changed(payment)
-            webhooks.deliver_due_webhooks(self.http, self.app.config)
+        raise NotImplementedError
 
     def _run(self):
         while not self._stop.is_set():
@@ -53,4 +57,20 @@ class BankWorker:
             try:
                 self.run_once()
             except Exception:  # keep the worker alive; the next tick tries again
-                log.exception("bank worker pass failed")
+                log.exception("%s pass failed", self.name)
+
+
+class BankWorker(BackgroundLoop):
+    """Expires overdue payment requests and delivers due webhooks."""
+
+    name = "bank-worker"
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.http = HttpClient.from_config(app.config, sender="bank")
+
+    def run_once(self):
+        with self.app.app_context():
+            for payment in services.expire_overdue_payment_requests():
+                notify.payment_request_changed(payment)
+            webhooks.deliver_due_webhooks(self.http, self.app.config)

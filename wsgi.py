@@ -8,6 +8,7 @@ if __name__ == "__main__":
     config = app.config
     print(f"\n  PayLab is running.\n"
           f"    Shop:      {config['PUBLIC_URL']}/shop/   (sign in: thandi@example.co.za / paylab-demo)\n"
+          f"    Walkthrough: {config['PUBLIC_URL']}/walkthrough/   (open it next to the shop)\n"
           f"    PayLab ID: {config['PUBLIC_URL']}/idp/\n"
           f"    Bank app:  {config['PUBLIC_URL']}/bank/app/   (demo: thandi / paylab-demo, PIN 1234)\n"
           f"    Merchant:  {config['PUBLIC_URL']}/bank/merchant/\n"

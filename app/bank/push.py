@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from ..common import tracing
 from ..common.clock import isoformat, utcnow
-from ..common.http import HttpSettings, traced_session
+from ..common.http import traced_session
 from ..common.money import format_money
 from ..extensions import db
 from .models import Device, PushAttempt, PushMessage

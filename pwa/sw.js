@@ -40,9 +40,9 @@ async function rememberPush(payload) {
   // The diagnostics panel reads this: proof that a push reached this very browser.
   const cache = await caches.open(DIAG_CACHE);
   const record = {received_at: new Date().toISOString(), id: payload.id || null, type: payload.type || null};
-  if (payload.journey) {  // tell the bank it arrived: the walkthrough draws push service → phone
+  if (payload.type === "payment_request") {  // tell the bank it arrived: the walkthrough draws push service → phone
     fetch("/bank/app/api/push/receipt", {method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({journey: payload.journey, id: payload.id, type: payload.type})}).catch(() => {});
+      body: JSON.stringify({id: payload.id})}).catch(() => {});
   }
   await cache.put("/bank/app/__diagnostics/last-push", new Response(JSON.stringify(record),
     {headers: {"Content-Type": "application/json"}}));

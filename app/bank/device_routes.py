@@ -4,12 +4,12 @@ from sqlalchemy import select
 
 from ..common import tracing
 from ..common.errors import ApiError
+from ..common.qr import qr_svg
 from ..extensions import csrf, db
 from . import bp, devices, passkeys, push, services
 from .app_routes import customer_required
 from .models import Device, PushAttempt
 from .notify import bank_app_url
-from ..common.qr import qr_svg
 from .vapid import application_server_key
 
 
@@ -107,13 +107,20 @@ def app_api_resubscribe():
 
 @bp.post("/app/api/push/receipt")
 @csrf.exempt  # sent by the service worker, which has no page token; it only adds a line to a trace
+@customer_required
 def app_api_push_receipt():
-    """The service worker reports that a push reached this phone (shown in the walkthrough)."""
+    """The service worker reports that a push reached this phone (shown in the walkthrough).
+
+    Only for the customer's own payment: nobody can write into another learner's journey."""
     body = request.get_json(silent=True) or {}
-    trace_id = tracing.parse_traceparent(f"00-{body.get('journey') or ''}-{'1' * 16}-01")
-    if trace_id:
-        with tracing.trace(trace_id):
-            tracing.record_message("push", data={"id": str(body.get("id"))[:60], "type": str(body.get("type"))[:30]})
+    payment_id = body.get("id") if isinstance(body.get("id"), str) else ""
+    try:
+        payment = services.payment_request_for_customer(g.customer, payment_id)
+    except services.NotFound as exc:
+        raise ApiError(404, "not_found", exc.message) from None
+    if payment.trace_id:
+        with tracing.trace(payment.trace_id):
+            tracing.record_message("push", data={"id": payment.id, "type": "payment_request"})
     return "", 204
 
 

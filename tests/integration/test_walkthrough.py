@@ -94,3 +94,22 @@ def test_another_learner_cannot_read_the_journey(live, customer_factory):
     assert other.get(f"/walkthrough/api/journeys/{journey}").status_code == 404
     assert other.get(f"/walkthrough/{journey}").status_code == 404
     assert requests.get(f"{live.url}/walkthrough/api/journeys/{journey}", timeout=10).status_code == 404
+
+
+def test_a_push_receipt_counts_only_for_your_own_payment(live, customer_factory):
+    """The service worker's receipt adds "push delivered" to a journey; nobody else can write into it."""
+    username, password, pin, card = customer_factory()
+    shopper = Shopper.signed_in(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+    phone = BankCustomer(live.url, username, password, pin)
+    [approval] = phone.pending()
+    stranger = BankCustomer(live.url, *customer_factory()[:2])
+    assert stranger.api("POST", "/bank/app/api/push/receipt", json={"id": approval["id"]}).status_code == 404
+    assert requests.post(f"{live.url}/bank/app/api/push/receipt", json={"id": approval["id"]},
+                         timeout=10).status_code == 401
+    assert phone.http.post(f"{live.url}/bank/app/api/push/receipt", json={"id": approval["id"]},
+                           timeout=10).status_code == 204  # as the service worker sends it: no CSRF header
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    pushes = [m for m in shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"] if m["kind"] == "push"]
+    assert [(m["from"], m["to"]) for m in pushes] == [("push", "phone")]

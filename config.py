@@ -61,6 +61,19 @@ class Config:
     PUSH_TIMEOUT_SECONDS = _env_float("PUSH_TIMEOUT_SECONDS", 10.0)
     PUSH_MAX_ATTEMPTS = _env_int("PUSH_MAX_ATTEMPTS", 5)
     PUSH_WORKER_THREADS = _env_int("PUSH_WORKER_THREADS", 4)
+    # Fairness: one customer's slow endpoints must not hold up everyone's payment pushes. Threads kept
+    # free for payment pushes (test pushes never take them), sends in flight per customer (one per
+    # device always), and a circuit breaker: after N failures in a row a device rests for S seconds.
+    PUSH_THREADS_RESERVED_FOR_PAYMENTS = _env_int("PUSH_THREADS_RESERVED_FOR_PAYMENTS", 1)
+    PUSH_MAX_IN_FLIGHT_PER_CUSTOMER = _env_int("PUSH_MAX_IN_FLIGHT_PER_CUSTOMER", 2)
+    PUSH_CIRCUIT_FAILURES = _env_int("PUSH_CIRCUIT_FAILURES", 3)
+    PUSH_CIRCUIT_OPEN_SECONDS = _env_float("PUSH_CIRCUIT_OPEN_SECONDS", 60.0)
+    # A claimed message is leased: after a crash only an expired lease is sent again (longer than a send).
+    PUSH_LEASE_SECONDS = _env_float("PUSH_LEASE_SECONDS", 60.0)
+    # Push endpoints the bank sends to (SSRF guard): https push-service hosts, "*." for subdomains;
+    # an entry with a scheme ("http://127.0.0.1") allows that scheme on any port (the tests' push service).
+    PUSH_SERVICE_HOSTS = os.environ.get("PUSH_SERVICE_HOSTS", "fcm.googleapis.com,updates.push.services.mozilla.com,"
+                                        "*.notify.windows.com,web.push.apple.com,*.push.apple.com")
     # Behind a reverse proxy or tunnel, trust this many X-Forwarded-* hops (0: no proxy, the default).
     PROXY_FIX_HOPS = _env_int("PROXY_FIX_HOPS", 0)
     DEMO_STARTING_BALANCE_CENTS = _env_int("DEMO_STARTING_BALANCE_CENTS", 500000)
@@ -82,9 +95,17 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
     # Rate limits per client address ("memory://" is per process; a redis:// URL shares them).
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Sign-in: per account from one address (a genuine user's own bucket), plus failed tries per
+    # account from anywhere and per address across accounts (a class shares one address: keep it high).
     RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
+    RATELIMIT_SIGNIN_ACCOUNT = os.environ.get("RATELIMIT_SIGNIN_ACCOUNT", "30 per hour")
+    RATELIMIT_SIGNIN_ADDRESS = os.environ.get("RATELIMIT_SIGNIN_ADDRESS", "100 per minute")
+    # Every door that checks a PIN, per bank customer (the lockout stops guessing; this slows it first).
+    RATELIMIT_PIN = os.environ.get("RATELIMIT_PIN", "10 per minute")
     RATELIMIT_SIGNUP = os.environ.get("RATELIMIT_SIGNUP", "5 per minute")
     RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "60 per minute")
+    # "Send me a test notification": each click is a push to every device of the customer's.
+    RATELIMIT_TEST_PUSH = os.environ.get("RATELIMIT_TEST_PUSH", "6 per minute")
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
@@ -107,10 +128,14 @@ class TestConfig(Config):
     BANK_WORKER_INTERVAL_SECONDS = 0.1
     HTTP_READ_TIMEOUT = 5.0
     PUSH_TIMEOUT_SECONDS = 5.0
+    # The tests' own push service (tests/pushservice.py) listens on plain HTTP on a free port.
+    PUSH_SERVICE_HOSTS = Config.PUSH_SERVICE_HOSTS + ",http://127.0.0.1"
+    RATELIMIT_TEST_PUSH = "10000 per minute"
     SOCKETIO_MESSAGE_QUEUE = None
     DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = IDP_DATABASE_URL = None
     LOGIN_PROVIDERS = "paylab"
     # The suite signs in hundreds of times from 127.0.0.1; tests of the limits set the real ones.
     RATELIMIT_SIGNIN = RATELIMIT_SIGNUP = RATELIMIT_TOKEN = "10000 per minute"
+    RATELIMIT_SIGNIN_ACCOUNT = RATELIMIT_SIGNIN_ADDRESS = RATELIMIT_PIN = "10000 per minute"
     BANK_API_URL = SHOP_WEBHOOK_URL = BANK_APP_URL = None
     BANK_CLIENT_ID = BANK_CLIENT_SECRET = BANK_WEBHOOK_SECRET = None

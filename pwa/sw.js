@@ -95,8 +95,9 @@ self.addEventListener("pushsubscriptionchange", (event) => {
     const {public_key: key} = await (await fetch("/bank/app/api/push/key")).json();
     const subscription = await self.registration.pushManager.subscribe({
       userVisibleOnly: true, applicationServerKey: key});
+    // The device's HttpOnly token cookie rides along (same origin): it, not the old endpoint, is the proof.
     await fetch("/bank/app/api/devices/resubscribe", {
-      method: "POST", headers: {"Content-Type": "application/json"},
+      method: "POST", headers: {"Content-Type": "application/json"}, credentials: "same-origin",
       body: JSON.stringify({old_endpoint: event.oldSubscription?.endpoint, subscription: subscription.toJSON()}),
     });
   })());

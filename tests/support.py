@@ -166,13 +166,27 @@ class Shopper:
         return self.get(f"/shop/api/orders/{order_id}/status").json()
 
 
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connect from a given local address: a second "client" as the server sees it."""
+
+    def __init__(self, address):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 class BankCustomer:
     """The phone's bank app, minus the browser. Approving registers it as a device first (with `pin`)."""
 
-    def __init__(self, base_url, username, password, pin="1234"):
+    def __init__(self, base_url, username, password, pin="1234", from_address=None):
         self.base, self.pin = base_url, pin
         self.device = None
         self.http = requests.Session()
+        if from_address:  # another client address on this machine, e.g. 127.0.0.2 (all of 127/8 is loopback)
+            self.http.mount("http://", FromAddress(from_address))
         page = self.http.get(base_url + "/bank/app/login", timeout=10).text
         response = self.http.post(base_url + "/bank/app/login", timeout=10, data={
             "csrf_token": csrf_token(page), "username": username, "password": password})

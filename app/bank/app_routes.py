@@ -55,7 +55,9 @@ def app_static(filename):
 
 
 @bp.route("/app/login", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN")
+@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="username")
+@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="username", failures_only=True)
+@rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
 def app_login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -131,6 +133,7 @@ def app_approval(request_id):
 
 @bp.post("/app/approvals/<request_id>/approve")
 @customer_required
+@rate_limited("RATELIMIT_PIN", per="signed-in")
 def app_approve(request_id):
     form = ApproveForm()
     if not form.validate_on_submit():
@@ -199,6 +202,24 @@ def _approval_json(payment):
 
 # --- fingerprint or face (WebAuthn) ---------------------------------------------------
 
+def json_body():
+    """The request's JSON object, or a 400: a list, a number or broken JSON is never a 500."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "Send a JSON object.")
+    return body
+
+
+def text_field(body, name):
+    """A string field of a JSON body ('' when absent); another type is the caller's mistake, a 422."""
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", f"{name} must be a string.")
+    return value
+
+
 def _credential_from_body():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("credential"), dict):
@@ -208,16 +229,21 @@ def _credential_from_body():
 
 @bp.post("/app/api/passkeys/options")
 @customer_required
+@rate_limited("RATELIMIT_PIN", per="signed-in")
 def app_api_passkey_registration_options():
     """Setting up a fingerprint needs the PIN first: a stolen password must not be able to add one."""
-    body = request.get_json(silent=True) or {}
     try:
-        services.check_card_pin(services.customer_card(g.customer), str(body.get("pin") or ""))
+        options, challenge = passkeys.registration_options(g.customer, current_app.config["PUBLIC_URL"],
+                                                           pin=text_field(json_body(), "pin"))
     except services.BankError as exc:
-        raise ApiError(403, exc.code, exc.message) from None
-    options, challenge = passkeys.registration_options(g.customer, current_app.config["PUBLIC_URL"])
+        raise pin_refused(exc) from None
     session["webauthn_registration"] = bytes_to_base64url(challenge)
     return current_app.response_class(options, mimetype="application/json")
+
+
+def pin_refused(exc):
+    """A refused PIN check as JSON: 422 when none was typed, else 403 (a locked card: one answer for any PIN)."""
+    return ApiError(422 if isinstance(exc, services.PinMissing) else 403, exc.code, exc.message)
 
 
 @bp.post("/app/api/passkeys")

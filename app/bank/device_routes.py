@@ -6,8 +6,9 @@ from ..common import tracing
 from ..common.errors import ApiError
 from ..common.qr import qr_svg
 from ..extensions import csrf, db
+from ..common.ratelimit import rate_limited
 from . import bp, devices, passkeys, push, services
-from .app_routes import customer_required
+from .app_routes import customer_required, json_body, pin_refused, text_field
 from .models import Device, PushAttempt
 from .notify import bank_app_url
 from .vapid import application_server_key
@@ -43,21 +44,16 @@ def app_api_devices():
 
 @bp.post("/app/api/devices")
 @customer_required
+@rate_limited("RATELIMIT_PIN", per="signed-in")
 def app_api_register_device():
     """Register this browser as a device (PIN needed the first time), with push if a subscription comes."""
-    body = request.get_json(silent=True) or {}
-    token = request.cookies.get(devices.DEVICE_COOKIE)
-    pin_checked = False
-    if devices.device_for_token(g.customer, token) is None:
-        card = services.customer_card(g.customer)
-        try:
-            services.check_card_pin(card, str(body.get("pin") or ""))
-        except services.BankError as exc:
-            raise ApiError(403, exc.code, exc.message) from None
-        pin_checked = True
+    body = json_body()
     try:
-        device, new_token = devices.register_device(g.customer, token, body.get("subscription"), body.get("name"),
-                                                    pin_checked=pin_checked)
+        device, new_token = devices.register_device(g.customer, request.cookies.get(devices.DEVICE_COOKIE),
+                                                    body.get("subscription"), body.get("name"),
+                                                    pin=text_field(body, "pin"))
+    except services.BankError as exc:
+        raise pin_refused(exc) from None
     except devices.DeviceError as exc:
         raise ApiError(422, "invalid_field", str(exc)) from None
     response = jsonify(dict(device.to_json(), this_device=True))
@@ -95,11 +91,18 @@ def app_api_test_push():
 
 
 @bp.post("/app/api/devices/resubscribe")
-@csrf.exempt  # sent by the service worker, which has no page token; the old endpoint is the credential
+@csrf.exempt  # sent by the service worker, which has no page token; the device cookie is the proof
 def app_api_resubscribe():
-    body = request.get_json(silent=True) or {}
+    """The service worker's new subscription after `pushsubscriptionchange`.
+
+    Its request carries the device's HttpOnly token cookie (SameSite=Lax, so never
+    from another site): that, not the old endpoint URL, proves it is this device.
+    """
+    body = json_body()
     try:
-        device = devices.replace_subscription(body.get("old_endpoint"), body.get("subscription"))
+        device = devices.replace_subscription(request.cookies.get(devices.DEVICE_COOKIE), body.get("subscription"))
+    except devices.NotARegisteredDevice as exc:
+        raise ApiError(403, "not_a_registered_device", str(exc)) from None
     except devices.DeviceError as exc:
         raise ApiError(422, "invalid_field", str(exc)) from None
     return jsonify(device.to_json())
@@ -112,7 +115,7 @@ def app_api_push_receipt():
     """The service worker reports that a push reached this phone (shown in the walkthrough).
 
     Only for the customer's own payment: nobody can write into another learner's journey."""
-    body = request.get_json(silent=True) or {}
+    body = json_body()
     payment_id = body.get("id") if isinstance(body.get("id"), str) else ""
     try:
         payment = services.payment_request_for_customer(g.customer, payment_id)

@@ -31,15 +31,29 @@ def hash_device_token(token):
 
 
 def _checked_subscription(subscription):
+    """The browser's PushSubscription, checked: (endpoint, p256dh, auth).
+
+    The endpoint must be an https URL of a real push service (`PUSH_SERVICE_HOSTS`):
+    the bank POSTs to it, so any other address would let a customer aim the bank
+    at its own network (SSRF).
+    """
+    import re  # noqa: PLC0415
+
+    from flask import current_app  # noqa: PLC0415
+
+    from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint  # noqa: PLC0415
     if not isinstance(subscription, dict):
         raise DeviceError("subscription must be the browser's PushSubscription as JSON.")
     endpoint = subscription.get("endpoint")
     keys = subscription.get("keys") if isinstance(subscription.get("keys"), dict) else {}
-    parsed = urlparse(endpoint if isinstance(endpoint, str) else "")
-    if parsed.scheme not in ("https", "http") or not parsed.netloc or len(endpoint) > 1000:
-        raise DeviceError("subscription.endpoint must be the push service URL the browser gave.")
+    try:
+        check_push_endpoint(endpoint, current_app.config.get("PUSH_SERVICE_HOSTS", DEFAULT_PUSH_SERVICE_HOSTS))
+    except OutboundUrlRefused as exc:
+        raise DeviceError(f"subscription.endpoint must be the push service URL the browser gave: {exc}") from None
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    if not (isinstance(p256dh, str) and 80 <= len(p256dh) <= 200 and isinstance(auth, str) and 16 <= len(auth) <= 100):
+    base64url = re.compile(r"[A-Za-z0-9_\-]+=*")  # as browsers encode them: no stray bytes reach the database
+    if not (isinstance(p256dh, str) and 80 <= len(p256dh) <= 200 and isinstance(auth, str) and 16 <= len(auth) <= 100
+            and base64url.fullmatch(p256dh) and base64url.fullmatch(auth)):
         raise DeviceError("subscription.keys must hold the browser's p256dh and auth keys.")
     return endpoint, p256dh, auth
 
@@ -62,38 +76,59 @@ def require_registered_device(customer, token):
     return device
 
 
-def register_device(customer, token, subscription=None, name=None, pin_checked=False):
+def register_device(customer, token, subscription=None, name=None, pin=None):
     """Register this browser (or add push to it). Returns (device, new_token or None). Commits.
 
     A browser that already holds one of the customer's device tokens needs nothing more;
-    a new one needs `pin_checked` (the caller verified the PIN) and gets a fresh token.
+    a new one must pass the PIN check here (knowledge, under the card's lockout) and
+    gets a fresh token. The check lives here, not in the caller, so no caller can skip it.
     """
+    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services never import devices)
     push = _checked_subscription(subscription) if subscription is not None else None
     device = device_for_token(customer, token)
     new_token = None
     if device is None:
-        if not pin_checked:
-            raise DeviceError("Enter your PIN to register this device.")
+        check_card_pin(customer_card(customer), pin)
         existing = db.session.scalar(select(Device).where(Device.endpoint == push[0])) if push else None
-        device = existing or Device()
+        if existing is not None and existing.customer_id != customer.id:  # never take another's device over
+            raise DeviceError("This push subscription belongs to another device. Turn notifications off and on.")
+        device = existing or Device(customer_id=customer.id)
         if existing is None:
             db.session.add(device)
         new_token = secrets.token_urlsafe(32)
         device.token_hash = hash_device_token(new_token)
     if push:
+        taken = db.session.scalar(select(Device.id).where(Device.endpoint == push[0], Device.id != device.id))
+        if taken is not None:
+            raise DeviceError("This push subscription belongs to another device. Turn notifications off and on.")
         device.endpoint, device.p256dh, device.auth = push
     device.customer_id = customer.id
-    device.name = (name or device.name or "This device").strip()[:100] or "This device"
+    device.name = _device_name(name, device.name)
     db.session.commit()
     return device, new_token
 
 
-def replace_subscription(old_endpoint, subscription):
-    """The browser rotated its subscription (pushsubscriptionchange): move the device over. Commits."""
-    device = db.session.scalar(select(Device).where(Device.endpoint == (old_endpoint or "")))
+def _device_name(name, current):
+    text = name.strip()[:100] if isinstance(name, str) else ""
+    return "".join(ch for ch in text if ch.isprintable()) or current or "This device"
+
+
+def replace_subscription(token, subscription):
+    """The browser rotated its subscription (pushsubscriptionchange): move the device over. Commits.
+
+    The proof is the device token (the HttpOnly cookie that the service worker's own
+    request carries), never the old endpoint URL: an endpoint is not a secret (it
+    crosses the push service, and a walkthrough once showed it), so knowing one must
+    not let anybody redirect that customer's payment pushes to their own browser.
+    """
+    device = db.session.scalar(select(Device).where(Device.token_hash == hash_device_token(token))) if token else None
     if device is None:
-        raise DeviceError("No device has that old subscription.")
-    device.endpoint, device.p256dh, device.auth = _checked_subscription(subscription)
+        raise NotARegisteredDevice("Only a registered device can move its own push subscription.")
+    endpoint, p256dh, auth = _checked_subscription(subscription)
+    taken = db.session.scalar(select(Device.id).where(Device.endpoint == endpoint, Device.id != device.id))
+    if taken is not None:
+        raise DeviceError("This push subscription belongs to another device.")
+    device.endpoint, device.p256dh, device.auth = endpoint, p256dh, auth
     db.session.commit()
     return device
 

@@ -65,6 +65,7 @@ class Card(BankModel):
     status = db.Column(db.String(20), nullable=False, default="active")  # active | blocked
     # Wrong PINs in a row; the fifth blocks the card until `flask bank unlock-card`.
     failed_pin_attempts = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    locked_at = db.Column(db.DateTime)  # when the fifth wrong PIN locked it: factors added since are suspect
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     customer = db.relationship("Customer", back_populates="cards")
@@ -280,6 +281,22 @@ class WebhookAttempt(BankModel):
     event = db.relationship("WebhookEvent", back_populates="attempts")
 
 
+class MerchantWebhookEndpoint(BankModel):
+    """A URL registered by the bank's operator for a merchant's webhooks (as Stripe registers endpoints).
+
+    A payment request may only name one of these as its `callback_url`: the
+    merchant API never makes the bank call an address of the caller's choosing.
+    """
+    __tablename__ = "merchant_webhook_endpoints"
+    __table_args__ = (UniqueConstraint("merchant_id", "url"),)
+    id = db.Column(db.Integer, primary_key=True)
+    merchant_id = db.Column(db.Integer, db.ForeignKey("merchants.id"), nullable=False, index=True)
+    url = db.Column(db.String(500), nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    merchant = db.relationship("Merchant")
+
+
 class Device(BankModel):
     """A phone (or browser) of a customer's: the possession factor. It holds a secret device token
     (in an HttpOnly cookie; only its hash is kept here) and, if notifications are on, a push subscription."""
@@ -324,6 +341,10 @@ class PushMessage(BankModel):
     next_attempt_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     attempt_count = db.Column(db.Integer, nullable=False, default=0)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # The lease of a message being sent: which worker holds it, until when. Committed before the
+    # network call; after a crash only an expired lease is claimed again (so no double push).
+    claimed_by = db.Column(db.String(64))
+    claimed_until = db.Column(db.DateTime)
 
     device = db.relationship("Device")
 

@@ -34,8 +34,14 @@ def passkeys_of(customer):
                               .order_by(Passkey.created_at)).all()
 
 
-def registration_options(customer, public_url):
-    """Options for navigator.credentials.create(); returns (options JSON text, challenge bytes)."""
+def registration_options(customer, public_url, pin):
+    """Options for navigator.credentials.create(); returns (options JSON text, challenge bytes).
+
+    A new fingerprint is a new way to approve payments, so it costs the PIN, through the
+    card's one PIN check and its lockout (a stolen password alone must not add one).
+    """
+    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services never import passkeys)
+    check_card_pin(customer_card(customer), pin)
     rp_id, _ = relying_party(public_url)
     options = webauthn.generate_registration_options(
         rp_id=rp_id, rp_name="Baobab Bank", user_name=customer.username, user_id=f"customer-{customer.id}".encode(),

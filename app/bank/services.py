@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlparse
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -20,8 +20,8 @@ from ..common import tracing
 from ..common.security import luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
 from . import ledger
-from .models import (Account, Card, Customer, IdempotencyRecord, Merchant, PaymentRequest, WebhookEvent,
-                     isoformat, new_id, utcnow)
+from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
+                     WebhookEvent, isoformat, new_id, utcnow)
 
 FINAL_STATUSES = ("approved", "declined", "expired", "cancelled")
 DECLINE_REASONS = ("customer_declined", "insufficient_funds", "card_blocked")
@@ -61,21 +61,43 @@ class CardLocked(BankError):
 
 
 MAX_PIN_ATTEMPTS = 5
-LOCKED_MESSAGE = ("Your card is now locked after 5 wrong PINs in a row, and this payment was declined. "
-                  "Ask the bank to unlock it (flask bank unlock-card).")
+LOCKED_MESSAGE = ("Your card is locked after 5 wrong PINs in a row. Until the bank unlocks it, no PIN is "
+                  "accepted and no payment can be approved: ask the bank to unlock it.")
+
+
+class PinMissing(InvalidField):
+    """No PIN was typed: nothing was checked, so nothing counts against the card."""
+    code = "pin_required"
 
 
 def check_card_pin(card, pin):
-    """The PIN check at approval: count wrong tries atomically, block the card at the fifth. Commits."""
-    if card.customer.check_pin(pin or ""):
-        if card.failed_pin_attempts:
-            db.session.execute(update(Card).where(Card.id == card.id).values(failed_pin_attempts=0))
-            db.session.commit()
-        return
+    """The one PIN check (approval, device registration, fingerprint set-up all come here). Commits.
+
+    A locked card refuses every PIN with the same answer, right or wrong, and a
+    right PIN never resets the count of a locked card: otherwise the answer
+    itself tells a guesser which PIN is right. Failures are counted in SQL,
+    so concurrent guesses cannot slip past the fifth.
+    """
+    if not pin:
+        raise PinMissing("Enter your PIN.", "pin")
+    if card is None:
+        raise NotFound("You have no card with the bank.")
+    db.session.refresh(card)
+    if card.status != "active":
+        raise CardLocked(LOCKED_MESSAGE)
+    if card.customer.check_pin(pin):
+        # Conditional: a lock that landed meanwhile (another guess) is never undone by this one.
+        result = db.session.execute(update(Card).where(Card.id == card.id, Card.status == "active")
+                                    .values(failed_pin_attempts=0))
+        db.session.commit()
+        if result.rowcount == 1:
+            return
+        raise CardLocked(LOCKED_MESSAGE)
     db.session.execute(update(Card).where(Card.id == card.id)
                        .values(failed_pin_attempts=Card.failed_pin_attempts + 1))
-    db.session.execute(update(Card).where(Card.id == card.id, Card.failed_pin_attempts >= MAX_PIN_ATTEMPTS)
-                       .values(status="blocked"))
+    db.session.execute(update(Card).where(Card.id == card.id, Card.status == "active",
+                                          Card.failed_pin_attempts >= MAX_PIN_ATTEMPTS)
+                       .values(status="blocked", locked_at=utcnow()))
     db.session.commit()
     db.session.refresh(card)
     if card.status != "active":
@@ -85,12 +107,23 @@ def check_card_pin(card, pin):
 
 
 def unlock_card(card_number):
-    """The bank's back office unlocks a card (after checking who is calling). Commits."""
+    """The bank's back office unlocks a card (after checking who is calling). Commits.
+
+    Whatever was added to the customer's factors while the card was locked (a
+    device, a fingerprint) is removed: it may be the guesser's, and the customer
+    registers their own again with the PIN.
+    """
     card = db.session.scalar(select(Card).where(Card.number == normalise_card_number(card_number or "")))
     if card is None:
         raise NotFound("No card with that number.")
-    card.status, card.failed_pin_attempts = "active", 0
+    removed = 0
+    if card.locked_at is not None:
+        for model in (Device, Passkey):
+            removed += db.session.execute(delete(model).where(model.customer_id == card.customer_id,
+                                                              model.created_at >= card.locked_at)).rowcount
+    card.status, card.failed_pin_attempts, card.locked_at = "active", 0, None
     db.session.commit()
+    card.factors_removed = removed
     return card
 
 
@@ -146,16 +179,21 @@ def authenticate_customer(username, password):
 
 
 def validate_callback_url(url):
-    if len(url or "") > 500:
-        raise InvalidField("callback_url must be at most 500 characters.", "callback_url")
-    parsed = urlparse(url or "")
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidField("callback_url must be an absolute http(s) URL.", "callback_url")
-    return url
+    """A webhook URL fit to register: an absolute http(s) URL of at most 500 plain characters."""
+    from .outbound import OutboundUrlRefused, check_webhook_url  # noqa: PLC0415
+    try:
+        return check_webhook_url(url)
+    except OutboundUrlRefused as exc:
+        raise InvalidField(f"callback_url: {exc}", "callback_url") from None
 
 
 def create_merchant(name, callback_url):
-    """Register a merchant; returns (merchant, client_secret). The secret is shown once, stored hashed."""
+    """Register a merchant; returns (merchant, client_secret). The secret is shown once, stored hashed.
+
+    `callback_url` becomes its default webhook endpoint, the first one registered:
+    payment requests may name only registered endpoints.
+    """
+    from .webhooks import register_webhook_endpoint  # noqa: PLC0415
     if not (name or "").strip():
         raise InvalidField("The merchant needs a name.", "name")
     client_secret = secrets.token_urlsafe(32)
@@ -165,6 +203,8 @@ def create_merchant(name, callback_url):
                         callback_url=validate_callback_url(callback_url),
                         account=ledger.open_account("merchant", f"{name.strip()} settlement"))
     db.session.add(merchant)
+    db.session.flush()
+    register_webhook_endpoint(merchant, merchant.callback_url)
     db.session.commit()
     return merchant, client_secret
 
@@ -193,10 +233,17 @@ def _validate_payment_body(body, merchant):
     description = body.get("description", "")
     if not isinstance(description, str) or len(description) > 200:
         raise InvalidField("description must be a string of at most 200 characters.", "description")
-    callback_url = body.get("callback_url") or merchant.callback_url
-    if not isinstance(callback_url, str):
-        raise InvalidField("callback_url must be a string.", "callback_url")
-    validate_callback_url(callback_url)
+    # Optional; when given, one of the merchant's registered endpoints: never an address of the caller's choosing.
+    from .webhooks import UnregisteredEndpoint, registered_endpoint  # noqa: PLC0415
+    callback_url = body.get("callback_url")
+    if callback_url is None or callback_url == "":
+        callback_url = merchant.callback_url
+    else:
+        try:
+            registered_endpoint(merchant, callback_url)
+        except UnregisteredEndpoint:
+            raise InvalidField("callback_url must be one of your registered webhook endpoints (the bank registers "
+                               "them for you), or left out for your default one.", "callback_url") from None
     number = normalise_card_number(body.get("card_number") or "")
     if not (12 <= len(number) <= 19 and luhn_valid(number)):
         raise InvalidField("card_number is not a valid card number.", "card_number")
@@ -356,8 +403,8 @@ def _move_the_money(payment, now):
         queue_webhook_event(payment)
         db.session.commit()
         tracing.record_message("ledger", entries=[
-            {"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount}
-            for entry in transfer.entries], data={"transfer_id": transfer.id, "description": transfer.description})
+            {"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount,
+             "kind": entry.account.kind} for entry in transfer.entries], data={"transfer_id": transfer.id, "description": transfer.description})
         return payment
     db.session.commit()
     return payment

@@ -1,30 +1,74 @@
-"""Rate limits (Flask-Limiter) on the doors people and bots hammer: sign-in, sign-up, token endpoints.
+"""Rate limits (Flask-Limiter) on the doors people and bots hammer: sign-in, sign-up, PIN checks, tokens.
 
-Views are marked with `rate_limited("CONFIG_KEY")`; `init_rate_limits` wraps them
+Views are marked with `rate_limited("CONFIG_KEY", per=…)`; `init_rate_limits` wraps them
 with this app's own Limiter, so several apps in one process (the tests) never
 share counters, and the limits come from configuration.
+
+An address alone is a poor key: a second address gets a fresh allowance, and a
+classroom behind one address shares one. So a limit can be counted per
+  - "address": the client address;
+  - "account": the account a sign-in form names (its `account_field`), across every address;
+  - "account+address": that account from that address, the bucket a genuine user has to themselves;
+  - "signed-in": the principal of this server's session (the bank customer for a PIN check).
 """
+from flask import request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+# The session keys under which each server keeps who is signed in.
+SIGNED_IN_KEYS = ("customer_id", "merchant_id", "user_id")
 
-def rate_limited(config_key, methods=("POST",)):
-    """Mark a view: limit it by client address to `app.config[config_key]`, e.g. "10 per minute"."""
+
+def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False):
+    """Mark a view: limit it to `app.config[config_key]` (e.g. "10 per minute") per `per`.
+
+    `failures_only` counts only answers that are not a redirect (a sign-in form that
+    succeeded redirects), so a busy shared address is not locked out by its own successes.
+    Stack several marks for several limits.
+    """
     def mark(view):
-        view.paylab_rate_limit = (config_key, tuple(methods))
+        specs = getattr(view, "paylab_rate_limits", [])
+        view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field, failures_only)]
         return view
     return mark
+
+
+def _account(field):
+    return (request.form.get(field) or "").strip().lower()[:254]
+
+
+def _signed_in():
+    return next((f"{key}:{session[key]}" for key in SIGNED_IN_KEYS if session.get(key)), None)
+
+
+def key_function(per, account_field):
+    """The Flask-Limiter key for one kind of limit."""
+    if per == "address":
+        return lambda: f"addr:{get_remote_address()}"
+    if per == "account":
+        return lambda: f"acct:{_account(account_field)}"
+    if per == "account+address":
+        return lambda: f"acct-addr:{_account(account_field)}@{get_remote_address()}"
+    if per == "signed-in":
+        return lambda: f"principal:{_signed_in() or get_remote_address()}"
+    raise ValueError(f"unknown rate-limit key {per!r}")
+
+
+def _not_a_redirect(response):
+    return not 300 <= response.status_code < 400
 
 
 def init_rate_limits(app):
     limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
                       headers_enabled=True, key_prefix="paylab")
     for endpoint, view in list(app.view_functions.items()):
-        spec = getattr(view, "paylab_rate_limit", None)
-        if spec:
-            config_key, methods = spec
-            app.view_functions[endpoint] = limiter.limit(
-                lambda key=config_key: app.config[key], methods=list(methods),
-                error_message="Too many attempts. Wait a minute, then try again.")(view)
+        wrapped = view
+        for config_key, methods, per, account_field, failures_only in getattr(view, "paylab_rate_limits", []):
+            wrapped = limiter.limit(
+                lambda key=config_key: app.config[key], key_func=key_function(per, account_field),
+                methods=list(methods), deduct_when=_not_a_redirect if failures_only else None,
+                scope=f"{config_key}:{per}",
+                error_message="Too many attempts. Wait a minute, then try again.")(wrapped)
+        app.view_functions[endpoint] = wrapped
     app.extensions["paylab_limiter"] = limiter
     return limiter

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..common.clock import utcnow
 from .models import Journey, TraceMessage
-from .redaction import redact, redact_body, redact_headers
+from .redaction import redact, redact_body, redact_headers, redact_third_parties
 
 log = logging.getLogger(__name__)
 LANES = ["laptop", "shop", "idp", "bank", "push", "phone"]
@@ -89,6 +89,7 @@ def record(app, kind, details):
     if classified is None:
         return
     sender, receiver, label, status, step, factors = classified
+    details = redact_third_parties(kind, details)
     payload = {
         "request": {"headers": redact_headers(details.get("request_headers")),
                     "body": redact_body(details.get("request_body"))},

@@ -2,7 +2,7 @@
 card numbers masked to their last 4 digits; webhook signatures shortened."""
 import json
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 HIDDEN = "•••• (redacted)"
 SECRET_FIELDS = {"access_token", "id_token", "refresh_token", "client_secret", "password", "pin", "code",
@@ -67,3 +67,32 @@ def redact_body(body):
             return redact(dict(parse_qsl(text, keep_blank_values=True)))
         return mask_card(text[:2000])
     return redact(body)
+
+
+# --- the card holder's identifiers are not the shopper's to see ------------------------------
+
+CARD_HOLDER_ACCOUNT = "The card holder's account"
+
+
+def redact_third_parties(kind, details):
+    """A copy of `details` without the identifiers of people other than the journey's owner.
+
+    A journey belongs to the shopper who checked out, but whoever types a card number
+    causes messages to the card holder: a push to their phone, a debit of their account.
+    The shopper may see that those happened, never where the phone is reachable (the push
+    endpoint is the one thing a push service needs to deliver to it) nor whose account it is.
+    """
+    if kind == "http" and details.get("sender") == "bank-push":
+        parsed = urlsplit(details.get("url") or "")
+        response_headers = {k: v for k, v in (details.get("response_headers") or {}).items()
+                            if k.lower() != "location"}  # the push service's id for the message
+        return dict(details, url=f"{parsed.scheme}://{parsed.netloc}/{HIDDEN}", response_headers=response_headers)
+    if kind == "ledger":
+        return dict(details, entries=[_anonymous_entry(entry) for entry in details.get("entries") or []])
+    return details
+
+
+def _anonymous_entry(entry):
+    if entry.get("kind") != "customer":
+        return entry
+    return dict(entry, account=CARD_HOLDER_ACCOUNT, account_number="•••• " + str(entry.get("account_number"))[-4:])

@@ -219,9 +219,12 @@ def test_wrong_pin_leaves_the_request_pending(app, bank):
     merchant, customer = bank
     before = ledger.balance_of(customer.account)
     payment = _request(merchant, customer)
-    for wrong in ("9999", "", None):
-        with pytest.raises(services.WrongPin):
-            services.approve_payment_request(customer, payment.id, wrong)
+    with pytest.raises(services.WrongPin):
+        services.approve_payment_request(customer, payment.id, "9999")
+    for missing in ("", None):  # nothing typed: nothing checked, and no lock try spent
+        with pytest.raises(services.PinMissing):
+            services.approve_payment_request(customer, payment.id, missing)
+    assert services.customer_card(customer).failed_pin_attempts == 1
     db.session.refresh(payment)
     assert payment.status == "pending" and payment.decided_at is None
     assert _events(payment.id) == []

@@ -29,7 +29,7 @@ def test_the_fifth_wrong_pin_locks_the_card(pending):
     assert messages == [f"Wrong PIN. {n} {'try' if n == 1 else 'tries'} left before the card locks." for n in (4, 3, 2, 1)]
     with pytest.raises(services.CardLocked) as caught:
         services.approve_payment_request(customer, request_id, "0000")
-    assert caught.value.message.startswith("Wrong PIN. Your card is now locked")
+    assert caught.value.message.startswith("Wrong PIN. Your card is locked")
     assert (card.status, card.failed_pin_attempts) == ("blocked", 5)
     payment = services.payment_request_for_customer(customer, request_id)
     assert (payment.status, payment.decline_reason) == ("declined", "card_blocked")

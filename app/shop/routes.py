@@ -77,9 +77,11 @@ def safe_next(target):
 
 @bp.app_context_processor
 def shop_template_helpers():
+    """What every shop template needs. It renders error pages too, so it never reads the request body:
+    a body refused as too large (413) would be refused again here, and the error page would fail."""
     cart = session.get("cart", {}) if request.path.startswith("/shop") else {}
     return {"cart_count": sum(int(q) for q in cart.values()), "checkout_steps": CHECKOUT_STEPS,
-            "shop_user": g.get("user"), "signout_form": ConfirmForm(),
+            "shop_user": g.get("user"), "signout_form": ConfirmForm(formdata=None),
             "delivery_methods": DELIVERY_METHODS, "bank_app_url": current_app.config["BANK_APP_URL"]}
 
 
@@ -219,6 +221,7 @@ def checkout_confirm():
     form = ConfirmForm()
     if form.validate_on_submit():
         _checkout()["email"] = g.user.email
+        _checkout_token()  # made here, before any tab can open the review page
         session.modified = True
         return redirect(url_for("shop.checkout_delivery"))
     return render_template("shop/checkout_confirm.html", form=form, step=0, summary=services.cart_summary(_cart()),
@@ -259,7 +262,20 @@ def checkout_address():
 def checkout_review():
     if (back := _require_cart()) or (back := _require_step("address", "shop.checkout_address")):
         return back
-    return _render_review(PayForm(payment_token=services.new_payment_token()))
+    return _render_review(PayForm(payment_token=_checkout_token()))
+
+
+def _checkout_token():
+    """This checkout's one token: every review page of it (a reload, a second tab) pays the same order.
+
+    It is the order's checkout token and the bank's Idempotency-Key at once, so a
+    cart becomes exactly one order and one payment request, whatever is replayed.
+    """
+    checkout = _checkout()
+    if "token" not in checkout:
+        checkout["token"] = services.new_payment_token()
+        session.modified = True
+    return checkout["token"]
 
 
 def _render_review(form, status=200):
@@ -285,18 +301,21 @@ def checkout_pay():
         return redirect(url_for("shop.order", order_id=order.id)) if order else back
     form = PayForm()
     if not form.validate_on_submit():
+        if form.payment_token.errors:  # tampered with or missing: the page we answer with gets a good one
+            form.payment_token.data = services.new_payment_token()
+            form.card_number.errors = [*form.card_number.errors, *form.payment_token.errors]
         return _render_review(form, 422)
     checkout = _checkout()
     try:
         services.validate_card_number(form.card_number.data)
-        order = services.place_order(g.user, _shopper_id(), form.payment_token.data, _cart(),
+        order = services.place_order(g.user, _shopper_id(), _checkout_token(), _cart(),
                                      checkout["delivery"], checkout["address"])
     except services.ShopError as exc:
         form.card_number.errors.append(exc.message)
         return _render_review(form, 422)
     session.pop("cart", None)
     session.pop("checkout", None)
-    response = _pay(order, form.card_number.data, form.payment_token.data)
+    response = _pay(order, form.card_number.data, order.checkout_token)
     session["journey_id"] = tracing.new_trace_id()  # the next checkout is a journey of its own
     return response
 

@@ -6,7 +6,7 @@ views); totals are always computed here from the products table.
 import json
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..common import tracing
@@ -124,6 +124,8 @@ def order_by_checkout_token(user, token):
 
 def order_for_user(user, order_id):
     """The user's own order, or None: another customer's order does not exist for them."""
+    if not 0 < order_id < 2**63:  # no row id is that big, and SQLite cannot even compare with it (a 500)
+        return None
     order = db.session.get(Order, order_id)
     return order if order is not None and order.user_id == user.id else None
 
@@ -148,34 +150,41 @@ def can_pay(order):
         payment is None or payment.status in ("declined", "expired", "error"))
 
 
+PAYABLE_ORDER_STATUSES = ("awaiting_payment", "payment_failed")
+
+
 def request_payment(order, card_number, idempotency_key, bank, callback_url):
     """Ask the bank to have the card holder approve this order, once per idempotency key.
 
-    A double click sends the same key, so the bank creates one request. If the
-    bank cannot be reached, the attempt is kept as "error" and a retry reuses
-    its key: had the bank created the request after all, it answers with it.
+    A double click or a second tab of the same checkout sends the same key, so
+    the bank creates one request. Two tabs of the order page (two keys) race for
+    the order itself: a conditional UPDATE lets exactly one of them ask the bank,
+    so one order never has two payments waiting. If the bank cannot be reached,
+    the attempt is kept as "error" and a retry reuses its key: had the bank
+    created the request after all, it answers with it.
     """
     number = validate_card_number(card_number)
-    attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key))
+    attempt = _attempt_for_key(idempotency_key)
     if attempt is not None and attempt.order_id != order.id:
         raise ShopError("This payment form belongs to another order.")
-    if attempt is not None and attempt.status not in ("error",):
+    if attempt is not None and attempt.status != "error":
         return attempt  # already sent: a double submit changes nothing
+    if attempt is None and not can_pay(order):
+        raise ShopError("This order cannot be paid now.")
+    status_before = order.status
+    if not _claim_order_for_payment(order):
+        attempt = _attempt_for_key(idempotency_key)  # the same checkout, submitted twice at once
+        if attempt is not None and attempt.order_id == order.id:
+            return attempt
+        raise ShopError("This order is already being paid (in another tab?). Its page shows how it went.")
     if attempt is None:
-        if not can_pay(order):
-            raise ShopError("This order cannot be paid now.")
         errored = order.payment if order.payment and order.payment.status == "error" else None
-        if errored is not None:
-            attempt = errored  # retry the unknown outcome with its own key
-        else:
-            attempt = PaymentAttempt(order=order, idempotency_key=idempotency_key, card_last4=number[-4:])
-            db.session.add(attempt)
-            try:
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()
-                return db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key))
+        attempt = errored or PaymentAttempt(order=order, idempotency_key=idempotency_key, card_last4=number[-4:])
+        db.session.add(attempt)  # an errored attempt is retried with its own key
+    retrying_unknown_outcome = attempt.status == "error"
     attempt.card_last4 = number[-4:]
+    attempt.status = "requesting"
+    db.session.commit()  # the claim and the attempt together, before the bank is called
     body = {"amount": order.total, "currency": "ZAR", "card_number": number, "merchant_reference": order.reference,
             "description": f"Veldt Market order {order.id}", "callback_url": callback_url}
     try:
@@ -186,17 +195,36 @@ def request_payment(order, card_number, idempotency_key, bank, callback_url):
         db.session.commit()
         return attempt
     except BankRejected as exc:
-        if exc.status == 409 and attempt.status == "error":
-            # The key was used with another card: start afresh with a new key.
-            attempt.idempotency_key = new_payment_token()
+        if exc.status == 409 and retrying_unknown_outcome:
+            # A retry of an unknown outcome with another card: start afresh with a new key.
+            attempt.idempotency_key, attempt.status = new_payment_token(), "error"
+            order.status = status_before
             db.session.commit()
             return request_payment(order, card_number, attempt.idempotency_key, bank, callback_url)
         db.session.delete(attempt)
+        order.status = status_before  # nothing was asked of the card holder: the order is as it was
         db.session.commit()
         raise ShopError(exc.message if exc.status == 422 else f"The bank refused: {exc.message}",
                         "card_number") from None
     apply_payment_update(bank_answer, attempt=attempt)
     return attempt
+
+
+def _attempt_for_key(idempotency_key):
+    return db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key))
+
+
+def _claim_order_for_payment(order):
+    """Move a payable order to payment_pending, if and only if nobody else just did (the race guard)."""
+    result = db.session.execute(update(Order).where(Order.id == order.id,
+                                                    Order.status.in_(PAYABLE_ORDER_STATUSES))
+                                .values(status="payment_pending").execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(order)
+        return False
+    db.session.refresh(order)
+    return True
 
 
 def new_payment_token():

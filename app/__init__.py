@@ -8,7 +8,9 @@ from config import Config
 
 from .common import sqlite  # noqa: F401  (registers the SQLite tuning)
 from .common.errors import register_error_handlers
+from .common.headers import init_security_headers
 from .common.instance import apply_embedded_defaults
+from .common.log_redaction import install_log_redaction
 from .common.money import format_money
 from .common.ratelimit import init_rate_limits
 from .common.sessions import PerServerSessionInterface
@@ -24,6 +26,7 @@ def create_app(config_class=Config, instance_path=None):
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_object(config_class)
     apply_embedded_defaults(app)
+    install_log_redaction()  # request lines carry codes and states: keep them out of the logs
     app.session_interface = PerServerSessionInterface()
     if app.config["PROXY_FIX_HOPS"]:  # opt-in: only behind a proxy or tunnel you run
         hops = app.config["PROXY_FIX_HOPS"]
@@ -34,6 +37,7 @@ def create_app(config_class=Config, instance_path=None):
     csrf.init_app(app)
     create_socketio(app)
     register_error_handlers(app)
+    init_security_headers(app)
     init_request_tracing(app)
     app.jinja_env.filters["money"] = format_money
 

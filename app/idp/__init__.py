@@ -1,7 +1,7 @@
 """The identity provider, PayLab ID: accounts, and an OpenID Connect provider for the shop (and others)."""
 from flask import Blueprint
 
-bp = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates")
+bp = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates", static_folder="static")
 
 
 def init_idp(app):

@@ -58,7 +58,7 @@ def test_five_wrong_pins_lock_the_card(live, laptop, phone, customer_factory):
         expect(phone.get_by_test_id("pin-tries")).to_contain_text(f"{5 - left} wrong PIN")
     phone.get_by_label("PIN").fill(wrong)
     phone.get_by_test_id("approve").click()
-    expect(phone.get_by_role("alert")).to_contain_text("Your card is now locked after 5 wrong PINs")
+    expect(phone.get_by_role("alert")).to_contain_text("Your card is locked after 5 wrong PINs")
     expect(phone.get_by_test_id("result")).to_contain_text("Declined. The card is blocked.")
     expect(laptop.get_by_test_id("status-message")).to_have_text("The payment was declined. The card is blocked.")
     phone.goto(f"{live.url}/bank/app/")

@@ -9,7 +9,8 @@ from ..support import LiveServer, wait_for
 from .conftest import CHROMIUM_ARGS, chromium_path
 from .test_payment_loop_browser import add_to_cart_and_check_out, log_in_to_bank
 
-SW_READY = "navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'"
+# A function, not a bare expression: Playwright evaluates a bare one with eval(), which the CSP forbids.
+SW_READY = "() => navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'"
 
 # pushManager.subscribe() cannot succeed without Google's push service, so the page gets a subscription
 # the test made at its own push service. Everything after it (the bank, the encryption, the push

@@ -20,7 +20,7 @@ def test_arrows_appear_during_a_live_checkout_and_open_to_their_payload(
     walkthrough.goto(f"{live.url}/walkthrough/")
     expect(walkthrough.get_by_test_id("arrow").first).to_be_visible()  # the sign-in is already there
     signed_in_arrows = walkthrough.get_by_test_id("arrow").count()
-    walkthrough.wait_for_function("window.paylabWalkthroughSocket && window.paylabWalkthroughSocket.connected")
+    walkthrough.wait_for_function("() => window.paylabWalkthroughSocket && window.paylabWalkthroughSocket.connected")
 
     code = add_to_cart_and_check_out(laptop, live, card, identity=False)
     expect(walkthrough.locator('[data-step="payment_request"]')).to_have_count(1)

@@ -47,6 +47,9 @@ class Config:
     HTTP_READ_TIMEOUT = _env_float("HTTP_READ_TIMEOUT", 10.0)
 
     # Bank
+    # Encrypts secrets the bank must read back (merchant webhook secrets) in its database: Fernet keys,
+    # comma-separated, the first one encrypting. None means "generate once into instance/".
+    BANK_SECRETS_KEY = os.environ.get("BANK_SECRETS_KEY")
     PAYMENT_TTL_SECONDS = _env_int("PAYMENT_TTL_SECONDS", 120)
     BANK_TOKEN_TTL_SECONDS = _env_int("BANK_TOKEN_TTL_SECONDS", 3600)
     # Webhook retries: base * 2**n seconds; 15 attempts reach about 23 hours.
@@ -106,6 +109,11 @@ class Config:
     RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "60 per minute")
     # "Send me a test notification": each click is a push to every device of the customer's.
     RATELIMIT_TEST_PUSH = os.environ.get("RATELIMIT_TEST_PUSH", "6 per minute")
+    # Signed-in sessions end at sign-out everywhere; the bank's (and its merchant portal's) also end
+    # after inactivity, as banking apps do (0: never). A page open on the phone polls, so it stays alive.
+    BANK_SESSION_IDLE_SECONDS = _env_int("BANK_SESSION_IDLE_SECONDS", 600)
+    BANK_SESSION_MAX_SECONDS = _env_int("BANK_SESSION_MAX_SECONDS", 12 * 3600)
+    MERCHANT_SESSION_IDLE_SECONDS = _env_int("MERCHANT_SESSION_IDLE_SECONDS", 1800)
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True

@@ -126,13 +126,30 @@ class Merchant(BankModel):
     name = db.Column(db.String(100), nullable=False)
     client_id = db.Column(db.String(48), unique=True, nullable=False)
     client_secret_hash = db.Column(db.String(255), nullable=False)
-    webhook_secret = db.Column(db.String(80), nullable=False)
+    # The webhook secret signs with itself (HMAC), so it cannot be hashed like the client secret:
+    # it is encrypted under BANK_SECRETS_KEY, which is never in the database (see common/secretbox.py).
+    webhook_secret_encrypted = db.Column(db.String(255), nullable=False)
     callback_url = db.Column(db.String(500), nullable=False)
     scope = db.Column(db.String(100), nullable=False, default="payments")
     account_id = db.Column(db.Integer, db.ForeignKey("accounts.id"), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     account = db.relationship("Account")
+
+    @property
+    def webhook_secret(self):
+        """The secret in clear, decrypted only when it is needed: to sign a webhook, or to show it once."""
+        from flask import current_app
+
+        from ..common.secretbox import decrypt
+        return decrypt(self.webhook_secret_encrypted, current_app.config["BANK_SECRETS_KEY"])
+
+    @webhook_secret.setter
+    def webhook_secret(self, plaintext):
+        from flask import current_app
+
+        from ..common.secretbox import encrypt
+        self.webhook_secret_encrypted = encrypt(plaintext, current_app.config["BANK_SECRETS_KEY"])
 
     # --- Authlib ClientMixin: what the token endpoint asks of a client ---
     def get_client_id(self):
@@ -294,7 +311,8 @@ class MerchantWebhookEndpoint(BankModel):
     url = db.Column(db.String(500), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
-    merchant = db.relationship("Merchant")
+    merchant = db.relationship("Merchant", backref=db.backref(
+        "webhook_endpoints", order_by="MerchantWebhookEndpoint.id", lazy="select"))
 
 
 class Device(BankModel):

@@ -2,26 +2,59 @@
 
 The first run writes them; every later run reuses them, so sessions and
 keys survive a restart without anyone configuring anything.
+
+Everything in it is for the owner only: the folder is 0700, every secret and
+SQLite file 0600 (the databases hold card numbers and password hashes), and
+files left more open by an older version are tightened at start-up.
 """
 import json
 import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from .secretbox import check_keys, new_key
+
 SERVER_DATABASES = {"shop": "SHOP_DATABASE_URL", "bank": "BANK_DATABASE_URL", "idp": "IDP_DATABASE_URL"}
 
 
+OWNER_ONLY_DIRECTORY = 0o700
+OWNER_ONLY_FILE = 0o600
+# SQLite's companions of a database file; it creates them with the database file's own mode.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_private_directory(path):
+    """Create `path` (and parents) owner-only, and take group and other access off it if it exists."""
+    path = Path(path)
+    path.mkdir(mode=OWNER_ONLY_DIRECTORY, parents=True, exist_ok=True)
+    path.chmod(OWNER_ONLY_DIRECTORY)
+
+
 def read_or_create_secret(instance_path, filename, make_secret=lambda: secrets.token_hex(32)):
-    """Return the secret stored in instance/filename, creating it (mode 0600) if missing."""
+    """Return the secret stored in instance/filename, creating it (mode 0600) if missing.
+
+    Created atomically: the value is written to a private temporary file, then linked into
+    place, which fails if another process got there first (whose secret is then read). So no
+    process ever reads a half-written secret, and two processes never use different ones.
+    """
     path = Path(instance_path) / filename
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make_secret()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
-    return value
+    if not path.exists():
+        make_private_directory(path.parent)
+        temporary = path.with_name(f".{filename}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY_FILE)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(make_secret())
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
 
 
 def read_json(instance_path, filename):
@@ -43,17 +76,52 @@ def sqlite_url(instance_path, name):
     return f"sqlite:///{Path(instance_path) / name}.sqlite"
 
 
+def sqlite_file(url):
+    """The file path of a SQLite URL, or None for another database or an in-memory one."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or \
+            url.database.startswith("file:"):
+        return None
+    return Path(url.database)
+
+
+def make_sqlite_files_private(urls):
+    """Create each SQLite database file 0600 before SQLite opens it, and tighten existing ones.
+
+    SQLite creates a new database with the process's umask (0644 as a rule), but opens an
+    existing file as it is, and gives its -wal and -shm files the database file's mode.
+    """
+    for url in urls:
+        path = sqlite_file(url)
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, OWNER_ONLY_FILE))
+        for suffix in SQLITE_COMPANIONS:
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.chmod(OWNER_ONLY_FILE)
+
+
+def bank_secrets_key(config, instance_path):
+    """BANK_SECRETS_KEY from the environment, else one generated once into instance/ (never the database)."""
+    return check_keys(config.get("BANK_SECRETS_KEY") or read_or_create_secret(instance_path, "bank-secrets.key",
+                                                                              new_key))
+
+
 def apply_embedded_defaults(app):
     """Fill every unset setting from instance/, so `make run` needs no configuration."""
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    make_private_directory(app.instance_path)
     config = app.config
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = read_or_create_secret(app.instance_path, "secret_key")
+    config["BANK_SECRETS_KEY"] = bank_secrets_key(config, app.instance_path)
     config["SQLALCHEMY_DATABASE_URI"] = config.get("DATABASE_URL") or sqlite_url(app.instance_path, "paylab")
     config["SQLALCHEMY_BINDS"] = {
         server: config.get(key) or sqlite_url(app.instance_path, server)
         for server, key in SERVER_DATABASES.items()
     }
+    make_sqlite_files_private([config["SQLALCHEMY_DATABASE_URI"], *config["SQLALCHEMY_BINDS"].values()])
     config["BANK_API_URL"] = config.get("BANK_API_URL") or f"{config['INTERNAL_URL']}/bank"
     config["BANK_APP_URL"] = config.get("BANK_APP_URL") or f"{config['PUBLIC_URL']}/bank/app/"
     config["SHOP_WEBHOOK_URL"] = config.get("SHOP_WEBHOOK_URL") or f"{config['INTERNAL_URL']}/shop/webhooks/bank"

@@ -11,7 +11,6 @@ from ..extensions import db
 CODE_LIFETIME_SECONDS = 60
 
 
-
 class IdpModel(db.Model):
     __abstract__ = True
     __bind_key__ = "idp"
@@ -50,9 +49,16 @@ class Client(IdpModel, OAuth2ClientMixin):
 
 
 class AuthorizationCode(IdpModel, OAuth2AuthorizationCodeMixin):
+    """A code the user's browser carries to the client; single use, and kept after use.
+
+    A used code is marked, not deleted, so that a second redemption is recognised as a
+    replay (the code leaked) and every token issued from it revoked (RFC 6749 §4.1.2).
+    """
     __tablename__ = "authorization_codes"
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    redeemed_at = db.Column(db.DateTime)  # set once, atomically, by the one redemption that counts
+    replayed_at = db.Column(db.DateTime)  # set by the first replay: the tokens issued from it are void
     user = db.relationship("User")
 
     def is_expired(self):
@@ -64,7 +70,17 @@ class Token(IdpModel, OAuth2TokenMixin):
     __tablename__ = "tokens"
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    # The code this token was issued for: a replay of that code revokes it.
+    authorization_code_id = db.Column(
+        db.Integer, db.ForeignKey("authorization_codes.id", ondelete="SET NULL"), index=True)
     user = db.relationship("User")
+    authorization_code = db.relationship("AuthorizationCode")
+
+    def is_revoked(self):
+        # The code's mark as well as our own: a token saved just after a racing replay
+        # revoked its siblings is void all the same.
+        replayed = self.authorization_code is not None and self.authorization_code.replayed_at is not None
+        return bool(super().is_revoked()) or replayed
 
 
 class Consent(IdpModel):

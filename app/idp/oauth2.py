@@ -1,26 +1,32 @@
 """PayLab ID's OpenID Connect provider, built from Authlib's server classes.
 
 Authorization code only, PKCE with S256 required of every client, exact
-redirect URIs, nonces honoured, codes short-lived and single-use, and an
-RS256 id_token signed with the key in instance/.
+redirect URIs, nonces honoured, codes short-lived and single-use (a replayed
+code revokes the tokens issued from it), parameters checked against their
+grammar before anything else, and an RS256 id_token signed with the key in
+instance/.
 """
 import hashlib
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app
+from flask import request as flask_request
 from sqlalchemy import select
 
 from ..common.errors import ApiError
 from ..extensions import db
 from .keys import load_signing_key
 from .models import AuthorizationCode, Client, Token, User
+from .parameters import MalformedParameter, check_parameters, parse_basic_credentials
+from .services import forget_spent_codes, redeem_authorization_code, revoke_tokens_issued_from
 
 SCOPES_SUPPORTED = ["openid", "profile", "email"]
 ID_TOKEN_LIFETIME_SECONDS = 3600
@@ -39,10 +45,44 @@ def query_client(client_id):
 
 
 def save_token(token, request):
+    code = getattr(request, "authorization_code", None)
     db.session.add(Token(client_id=request.client.client_id, user_id=request.user.id, token_type=token["token_type"],
                          access_token=hash_token(token["access_token"]), scope=token.get("scope", ""),
-                         expires_in=token["expires_in"]))
+                         expires_in=token["expires_in"], authorization_code_id=code.id if code else None))
     db.session.commit()
+
+
+def authenticate_client_secret_basic(query_client, request):
+    """client_secret_basic that treats a malformed header as no credentials, never as a 500.
+
+    Authlib's own decodes the header as UTF-8 without catching the error; this one answers
+    401 invalid_client for a header that is not base64 of UTF-8 (see parameters.py).
+    """
+    client_id, client_secret = parse_basic_credentials(request.headers.get("Authorization"))
+    if not (client_id and client_secret):
+        return None
+    client = query_client(client_id)
+    if client is not None and client.check_client_secret(client_secret):
+        return client
+    return None
+
+
+class PayLabAuthorizationServer(AuthorizationServer):
+    """Authlib's server, with every request's parameters checked at the edge (see parameters.py)."""
+
+    def create_oauth2_request(self, request):
+        try:
+            check_parameters([flask_request.args, flask_request.form])
+        except MalformedParameter as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return super().create_oauth2_request(request)
+
+    def create_token_response(self, request=None):
+        # Authlib builds the request outside its own error handling: answer the JSON error here.
+        try:
+            return super().create_token_response(request)
+        except OAuth2Error as error:
+            return self.handle_error_response(request, error)
 
 
 class S256Required(CodeChallenge):
@@ -70,21 +110,44 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"), code_challenge_method=data.get("code_challenge_method"))
         db.session.add(item)
         db.session.commit()
+        forget_spent_codes()
         return item
 
     def query_authorization_code(self, code, client):
         item = db.session.scalar(select(AuthorizationCode).where(
             AuthorizationCode.code == code, AuthorizationCode.client_id == client.client_id))
-        if item and not item.is_expired():
-            return item
-        return None
+        if item is None:
+            return None
+        if item.redeemed_at is not None:  # a replay, however late: the code leaked
+            revoke_tokens_issued_from(item)
+            return None
+        return None if item.is_expired() else item
 
     def delete_authorization_code(self, authorization_code):
-        db.session.delete(authorization_code)  # single use: gone before the token is issued
-        db.session.commit()
+        """Nothing to do: SingleUseCode redeemed the code before the token was issued.
+
+        The record stays, marked, so that a replay is recognised and revokes what was issued.
+        """
 
     def authenticate_user(self, authorization_code):
         return db.session.get(User, authorization_code.user_id)
+
+
+class SingleUseCode:
+    """Grant extension: redeem the code atomically just before a token is issued for it.
+
+    Registered on Authlib's `before_create_token_response` hook, so it runs after every
+    check (client, redirect URI, PKCE verifier): a wrong verifier does not burn the code.
+    Of two redemptions racing each other, the loser is a replay and revokes the winner's tokens.
+    """
+
+    def __call__(self, grant):
+        grant.register_hook("before_create_token_response", self.redeem)
+
+    @staticmethod
+    def redeem(grant):
+        if not redeem_authorization_code(grant.request.authorization_code):
+            raise InvalidGrantError("This code was already used; the tokens issued for it are revoked.")
 
 
 def user_info(user, scope):
@@ -139,9 +202,11 @@ def init_oidc_server(app):
     app.extensions["idp_signing_key"] = load_signing_key(app.instance_path)
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {})
     app.config["OAUTH2_TOKEN_EXPIRES_IN"].setdefault("authorization_code", 3600)
-    server = AuthorizationServer()
+    server = PayLabAuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
-    server.register_grant(AuthorizationCodeGrant, [S256Required(required=True), PayLabOpenIDCode(require_nonce=True)])
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+    server.register_grant(AuthorizationCodeGrant, [S256Required(required=True), PayLabOpenIDCode(require_nonce=True),
+                                                   SingleUseCode()])
     app.extensions["idp_oidc"] = server
 
 

@@ -6,10 +6,12 @@ from authlib.oauth2 import OAuth2Error
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from ..common.ratelimit import rate_limited
+from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import csrf, db
 from . import bp, services
 from .forms import ConfirmForm, ConsentForm, SignInForm, SignUpForm
 from .keys import public_jwks
+from .parameters import CONTROL_CHARACTERS
 from .models import User
 from .oauth2 import discovery_document, oidc_server, require_user_token, user_info
 
@@ -22,17 +24,18 @@ def current_user():
 
 
 def _safe_next(target):
-    """Only paths on this provider: a `next` can never send you to another site."""
+    """Only paths on this provider: a `next` can never send you to another site, nor break the Location header."""
     parsed = urlparse(target or "")
-    if parsed.scheme or parsed.netloc or not (target or "").startswith("/idp/") or (target or "").startswith("//"):
+    if parsed.scheme or parsed.netloc or not (target or "").startswith("/idp/") or (target or "").startswith("//") \
+            or CONTROL_CHARACTERS.search(target):
         return url_for("idp.account")
     return target
 
 
 def _sign_in(user):
-    session.clear()
+    """A fresh PayLab ID session, recorded so that signing out ends every copy of its cookie."""
+    begin_sign_in(session, "idp", f"user:{user.id}")
     session["user_id"] = user.id
-    session.permanent = True
 
 
 def user_required(view):
@@ -46,7 +49,9 @@ def user_required(view):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN")
+@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="email")
+@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="email", failures_only=True)
+@rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
@@ -77,7 +82,7 @@ def sign_up():
 @bp.post("/signout")
 def sign_out():
     if ConfirmForm().validate_on_submit():
-        session.clear()
+        end_sign_in(session)
         flash("You are signed out of PayLab ID.", "info")
     return redirect(url_for("idp.sign_in"))
 

@@ -1,15 +1,21 @@
 """PayLab ID's domain logic: accounts, clients and consents. No request context needed."""
 import secrets
+import time
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..common.clock import utcnow
 from ..extensions import db
-from .models import Client, Consent, User
+from .models import AuthorizationCode, Client, Consent, Token, User
+from .parameters import CONTROL_CHARACTERS, PRINTABLE_ASCII
 
 MIN_PASSWORD_LENGTH = 10
+NAME_MAX_LENGTH = 100
+# Used codes are kept (a replay must find them to revoke their tokens) for longer than any token lives.
+SPENT_CODE_RETENTION_SECONDS = 24 * 3600
 # Compared against when an email is unknown, so a miss costs what a wrong password costs.
 _DUMMY_HASH = generate_password_hash("no-such-user-password")
 SIGN_UP_REFUSED = "You can't create an account with that email address. If you already have one, sign in."
@@ -33,6 +39,9 @@ def create_user(email, name, password):
     email = normalise_email(email)
     if not (name or "").strip():
         raise IdpError("Tell us your name.", "name")
+    if CONTROL_CHARACTERS.search(name) or len(name.strip()) > NAME_MAX_LENGTH:
+        # PostgreSQL refuses a NUL in text, and the column holds 100 characters: refuse both here.
+        raise IdpError(f"Write your name in at most {NAME_MAX_LENGTH} letters, spaces and punctuation.", "name")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise IdpError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.", "password")
     user = User(email=email, name=name.strip(), password_hash=generate_password_hash(password))
@@ -106,7 +115,45 @@ def consents_of(user):
 
 
 def revoke_consent(user, client_id):
+    if not PRINTABLE_ASCII.fullmatch(client_id or ""):
+        return  # no client has such an id (and PostgreSQL would refuse a NUL in the query)
     consent = consent_for(user, client_id)
     if consent is not None:
         db.session.delete(consent)
         db.session.commit()
+
+
+def forget_spent_codes(keep_seconds=SPENT_CODE_RETENTION_SECONDS):
+    """Delete codes issued more than `keep_seconds` ago: by then every token issued from them has expired."""
+    db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.auth_time < int(time.time()) - keep_seconds))
+    db.session.commit()
+
+
+def redeem_authorization_code(code):
+    """Mark `code` used, atomically; False if it already was: then it is a replay, and revoked.
+
+    One conditional UPDATE decides, so of two redemptions racing each other exactly one wins.
+    """
+    claimed = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code.id, AuthorizationCode.redeemed_at.is_(None))
+        .values(redeemed_at=utcnow()))
+    db.session.commit()
+    if claimed.rowcount == 1:
+        return True
+    revoke_tokens_issued_from(code)
+    return False
+
+
+def revoke_tokens_issued_from(code):
+    """A code came back a second time, so it leaked: void every token issued from it (RFC 6749 §4.1.2).
+
+    The code is marked too, so a token its first redemption saves after this still counts as revoked.
+    """
+    db.session.execute(update(AuthorizationCode)
+                       .where(AuthorizationCode.id == code.id, AuthorizationCode.replayed_at.is_(None))
+                       .values(replayed_at=utcnow()))
+    db.session.execute(update(Token)
+                       .where(Token.authorization_code_id == code.id, Token.access_token_revoked_at == 0)
+                       .values(access_token_revoked_at=int(time.time())))
+    db.session.commit()

@@ -13,6 +13,7 @@ from webauthn.helpers import bytes_to_base64url
 from ..common.errors import ApiError
 from ..common import tracing
 from ..common.ratelimit import rate_limited
+from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
 from . import PWA_DIR, bp, devices, ledger, notify, passkeys, services
 from .forms import ApproveForm, ConfirmForm, LoginForm, SignupForm
@@ -43,6 +44,12 @@ def customer_required(view):
     return wrapped
 
 
+def sign_in_customer(customer):
+    """A fresh bank session for this customer: nothing from before the login survives it."""
+    begin_sign_in(session, "bank", f"customer:{customer.id}")
+    session["customer_id"] = customer.id
+
+
 @bp.app_context_processor
 def bank_template_helpers():
     return {"decline_reason_text": DECLINE_REASON_TEXT}
@@ -63,9 +70,7 @@ def app_login():
     if form.validate_on_submit():
         customer = services.authenticate_customer(form.username.data, form.password.data)
         if customer:
-            session.clear()
-            session["customer_id"] = customer.id
-            session.permanent = True
+            sign_in_customer(customer)
             return redirect(_safe_next(request.args.get("next")))
         flash("That username and password do not match an account.", "error")
     return render_template("bank/login.html", form=form)
@@ -74,7 +79,7 @@ def app_login():
 @bp.post("/app/logout")
 def app_logout():
     if ConfirmForm().validate_on_submit():
-        session.clear()
+        end_sign_in(session)
         flash("You are logged out.", "info")
     return redirect(url_for("bank.app_login"))
 
@@ -91,9 +96,7 @@ def app_signup():
         except services.InvalidField as exc:
             getattr(form, exc.field, form.username).errors.append(exc.message)
         else:
-            session.clear()
-            session["customer_id"] = customer.id
-            session.permanent = True
+            sign_in_customer(customer)
             flash(f"Welcome to Baobab Bank! We deposited {current_app.jinja_env.filters['money'](current_app.config['DEMO_STARTING_BALANCE_CENTS'])} to start you off.", "info")
             return redirect(url_for("bank.app_home"))
     return render_template("bank/signup.html", form=form)

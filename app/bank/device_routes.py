@@ -81,6 +81,7 @@ def app_api_remove_device(device_id):
 
 @bp.post("/app/api/devices/test")
 @customer_required
+@rate_limited("RATELIMIT_TEST_PUSH", per="signed-in")
 def app_api_test_push():
     """Send me a test notification: the whole path, bank → push service → service worker."""
     queued = push.queue_test_push(g.customer, bank_app_url())

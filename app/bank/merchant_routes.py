@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, session, url_for
 from sqlalchemy import select
 
 from ..common.ratelimit import rate_limited
+from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
 from . import bp, ledger
 from .forms import ConfirmForm, MerchantLoginForm
@@ -22,6 +23,8 @@ def merchant_login():
     if form.validate_on_submit():
         merchant = query_client(form.client_id.data.strip())
         if merchant and merchant.check_client_secret(form.client_secret.data):
+            # The portal's own cookie (merchant_session): never the customer's bank session.
+            begin_sign_in(session, "merchant", f"merchant:{merchant.id}")
             session["merchant_id"] = merchant.id
             return redirect(url_for("bank.merchant_dashboard"))
         flash("Those credentials do not match a merchant.", "error")
@@ -31,7 +34,7 @@ def merchant_login():
 @bp.post("/merchant/logout")
 def merchant_logout():
     if ConfirmForm().validate_on_submit():
-        session.pop("merchant_id", None)
+        end_sign_in(session)
     return redirect(url_for("bank.merchant_login"))
 
 

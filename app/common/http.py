@@ -11,6 +11,7 @@ import time
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
+from .clock import utcnow
 from .tracing import current_trace, record_message, traceparent_header
 
 
@@ -43,7 +44,7 @@ def traced_request(send, settings, method, url, **kwargs):
     trace_id, _ = current_trace()
     if trace_id:  # the next server continues this journey
         kwargs["headers"] = {**(kwargs.get("headers") or {}), "traceparent": traceparent_header(trace_id)}
-    started = time.monotonic()
+    started, started_at = time.monotonic(), utcnow()
     response = error = None
     try:
         response = send(method, url, **kwargs)
@@ -60,7 +61,7 @@ def traced_request(send, settings, method, url, **kwargs):
             status=response.status_code if response is not None else None,
             response_body=response.text if response is not None else None,
             error=str(error) if error else None,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round((time.monotonic() - started) * 1000, 1), started_at=started_at,
         )
 
 

@@ -15,8 +15,8 @@ from flask import request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-# The session keys under which each server keeps who is signed in.
-SIGNED_IN_KEYS = ("customer_id", "merchant_id", "user_id")
+from .signins import PRINCIPAL_KEYS
+
 
 
 def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False):
@@ -38,7 +38,7 @@ def _account(field):
 
 
 def _signed_in():
-    return next((f"{key}:{session[key]}" for key in SIGNED_IN_KEYS if session.get(key)), None)
+    return next((f"{key}:{session[key]}" for key in PRINCIPAL_KEYS if session.get(key)), None)
 
 
 def key_function(per, account_field):

@@ -10,22 +10,53 @@ from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
+from .signins import PRINCIPAL_KEYS, is_signed_in
+
 SERVER_PREFIXES = {"shop": "/shop", "bank": "/bank", "idp": "/idp", "walkthrough": "/walkthrough"}
+# Sessions of their own inside a server: a merchant signing in to the portal must not
+# join (or replace) the bank customer's session in the same browser.
+SESSION_PREFIXES = {"merchant": "/bank/merchant", **SERVER_PREFIXES}
+
+
+def _owner_of(path, prefixes):
+    for name, prefix in prefixes.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return name
+    return None
 
 
 def server_for_path(path):
     """Which server owns this URL path, or None for shared paths (static, socket.io)."""
-    for server, prefix in SERVER_PREFIXES.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            return server
-    return None
+    return _owner_of(path, SERVER_PREFIXES)
+
+
+def session_name_for_path(path):
+    """Whose session cookie a URL path uses: its server's, or the merchant portal's."""
+    return _owner_of(path, SESSION_PREFIXES)
 
 
 class PerServerSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions whose cookie name and salt depend on the server."""
 
     def _server(self):
-        return server_for_path(request.path) or "paylab"
+        return session_name_for_path(request.path) or "paylab"
+
+    def open_session(self, app, request):
+        """The signed cookie's session, or an empty one if its sign-in was ended (signed out, idle, revoked)."""
+        session = super().open_session(app, request)
+        if session is not None and not self._still_signed_in(app, self._server(), session):
+            session = self.session_class()
+            session.modified = True  # the dead cookie is deleted
+        return session
+
+    @staticmethod
+    def _still_signed_in(app, server, session_data):
+        """A session that names someone must hold an open sign-in; an anonymous one is fine as it is."""
+        if not any(session_data.get(key) for key in PRINCIPAL_KEYS):
+            return True
+        prefix = server.upper()
+        return is_signed_in(session_data, server, app.config.get(f"{prefix}_SESSION_IDLE_SECONDS", 0),
+                            app.config.get(f"{prefix}_SESSION_MAX_SECONDS", 0))
 
     def get_cookie_name(self, app):
         return f"{self._server()}_session"
@@ -51,9 +82,10 @@ class PerServerSessionInterface(SecureCookieSessionInterface):
             return {}
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
-            return dict(self.get_signing_serializer(app, server).loads(value, max_age=max_age))
+            data = dict(self.get_signing_serializer(app, server).loads(value, max_age=max_age))
         except Exception:  # a bad or expired cookie is simply "not signed in"
             return {}
+        return data if self._still_signed_in(app, server, data) else {}
 
 
 def load_server_session(app, server):

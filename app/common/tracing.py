@@ -14,6 +14,8 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .clock import utcnow
+
 log = logging.getLogger(__name__)
 _observers = []
 _current = ContextVar("paylab_trace", default=None)
@@ -105,6 +107,7 @@ def init_request_tracing(app):
     @app.before_request
     def _continue_incoming_trace():
         g.paylab_request_started = time.monotonic()
+        g.paylab_request_started_at = utcnow()
         trace_id = parse_traceparent(request.headers.get("traceparent"))
         if trace_id:
             continue_trace(trace_id)
@@ -117,6 +120,7 @@ def init_request_tracing(app):
         if trace_id and from_a_browser and wanted:
             record_message("http-in", method=request.method, path=request.path, status=response.status_code,
                            duration_ms=round((time.monotonic() - g.get("paylab_request_started", time.monotonic())) * 1000, 1),
+                           started_at=g.get("paylab_request_started_at"),
                            request_body=request.form.to_dict() or request.get_json(silent=True),
                            response_headers={"Location": response.headers.get("Location")}
                            if response.headers.get("Location") else {})

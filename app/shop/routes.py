@@ -9,6 +9,7 @@ from ..common.errors import ApiError
 from ..common.http import HttpClient
 from ..common import tracing
 from ..common.qr import qr_svg
+from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
 from . import auth, bp, services
 from .bank_client import BankClient
@@ -110,6 +111,10 @@ def sign_in_with(provider):
     if client is None:
         abort(404, "That sign-in provider is not configured.")
     session["signin_next"] = safe_next(request.args.get("next"))
+    # A journey of its own from the first sign-in step: a journey id planted in this browser
+    # before (a session fixation) never receives what this learner does once signed in.
+    session["journey_id"] = tracing.new_trace_id()
+    tracing.continue_trace(session["journey_id"])
     tracing.record_this_request()
     redirect_uri = f"{current_app.config['PUBLIC_URL']}/shop/auth/{provider}/callback"
     try:
@@ -132,17 +137,21 @@ def sign_in_callback(provider):
     except auth.SignInFailed as exc:
         return render_template("shop/signin.html", providers=auth.login_providers(current_app.config),
                                next=session.get("signin_next", ""), error=f"Sign-in failed: {exc}"), 400
-    session["user_id"] = user.id  # the cart stays: it lives in this same session
+    # A fresh session: only the cart and this sign-in's journey are carried over, never a CSRF
+    # token, a shopper id or anything else that whoever handed this browser its cookie knows.
+    next_path = safe_next(session.get("signin_next"))
+    begin_sign_in(session, "shop", f"user:{user.id}", keep=("cart", "journey_id"))
+    session["user_id"] = user.id
     tracing.continue_trace(session["journey_id"], owner=f"shop-user:{user.id}")  # the journey is theirs now
     flash(f"Signed in as {user.name}.", "info")
-    return redirect(safe_next(session.pop("signin_next", None)))
+    return redirect(next_path)
 
 
 @bp.post("/signout")
 def sign_out():
     """Clears the shop's session only: PayLab ID and the bank keep theirs."""
     if ConfirmForm().validate_on_submit():
-        session.clear()
+        end_sign_in(session)
         flash("You are signed out of Veldt Market.", "info")
     return redirect(url_for("shop.catalogue"))
 
@@ -301,8 +310,8 @@ def checkout_pay():
         return redirect(url_for("shop.order", order_id=order.id)) if order else back
     form = PayForm()
     if not form.validate_on_submit():
-        if form.payment_token.errors:  # tampered with or missing: the page we answer with gets a good one
-            form.payment_token.data = services.new_payment_token()
+        if form.payment_token.errors:  # tampered with or missing: the page we answer with has the right one
+            form.payment_token.data = _checkout_token()
             form.card_number.errors = [*form.card_number.errors, *form.payment_token.errors]
         return _render_review(form, 422)
     checkout = _checkout()

@@ -107,7 +107,9 @@ def record(app, kind, details):
         if owner and not journey.owner:
             journey.owner = owner
         # A request is drawn when it started: it caused what happened while it was being served.
-        started = utcnow() - timedelta(milliseconds=details.get("duration_ms") or 0)
+        # Taken when it started where known: subtracting its duration from "now" would place it
+        # late by however long this thread waited before getting here, out of order on a busy machine.
+        started = details.get("started_at") or utcnow() - timedelta(milliseconds=details.get("duration_ms") or 0)
         message = TraceMessage(journey=journey, kind=kind, sender=sender, receiver=receiver, label=label[:200],
                                status=str(status) if status is not None else None,
                                duration_ms=details.get("duration_ms"), step=step, details=json.dumps(payload, ensure_ascii=False),

@@ -33,3 +33,23 @@ def upgrade_bank():
 def downgrade_bank():
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_column('locked_at')
+
+
+def upgrade_():
+    op.create_table('sign_ins',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('server', sa.String(length=20), nullable=False),
+    sa.Column('principal', sa.String(length=60), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_ins'))
+    )
+    with op.batch_alter_table('sign_ins', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sign_ins_principal'), ['principal'], unique=False)
+
+
+def downgrade_():
+    with op.batch_alter_table('sign_ins', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sign_ins_principal'))
+    op.drop_table('sign_ins')

@@ -63,7 +63,8 @@ def test_unlock_card_command(pending, runner):
         with pytest.raises((services.WrongPin, services.CardLocked)):
             services.approve_payment_request(customer, request_id, "0000")
     result = runner.invoke(args=["bank", "unlock-card", "--username", "thandi"])
-    assert json.loads(result.output) == {"card_number": card.number, "status": "active", "failed_pin_attempts": 0}
+    assert json.loads(result.output) == {"card_number": card.number, "status": "active", "failed_pin_attempts": 0,
+                                         "factors_removed": 0}
     db.session.expire_all()
     merchant = db.session.scalar(select(Merchant))
     body, _ = services.request_payment(merchant, "key-2", {"amount": 500, "currency": "ZAR", "card_number": card.number,

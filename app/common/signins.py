@@ -1,0 +1,91 @@
+"""Signed-in sessions that the server can end: the sign-in registry behind every session cookie.
+
+A session cookie is signed, not stored, so on its own a copy taken before
+sign-out would keep working until it expires. Every sign-in therefore starts a
+fresh session (nothing planted before it survives: no session fixation) that
+carries a random sign-in id, recorded here; each request checks that the record
+is still open. Signing out closes it, and a server may also close sessions that
+stay idle too long (the bank, as banking apps do).
+
+This is plumbing shared by every server, like a session store: it knows a
+server's name and an opaque principal ("customer:7"), nothing of their data.
+"""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from ..extensions import db
+from .clock import utcnow
+
+SIGN_IN_KEY = "sign_in"  # the session key holding the sign-in id
+PRINCIPAL_KEYS = ("customer_id", "merchant_id", "user_id")  # who a server's session says is signed in
+LAST_SEEN_RESOLUTION = timedelta(seconds=30)  # idle time is measured to within this, to spare writes
+
+
+class SignIn(db.Model):
+    """One signed-in session of one server. Only a hash of its id is kept: a database read
+    does not give anyone a session (and the cookie is signed with SECRET_KEY as well)."""
+    __tablename__ = "sign_ins"
+    id = db.Column(db.String(64), primary_key=True)
+    server = db.Column(db.String(20), nullable=False)
+    principal = db.Column(db.String(60), nullable=False, index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    ended_at = db.Column(db.DateTime)
+
+
+def _hash(sign_in_id):
+    return hashlib.sha256(sign_in_id.encode()).hexdigest()
+
+
+def begin_sign_in(session, server, principal, keep=()):
+    """Sign `principal` in to `server`: a fresh session (keeping only the keys in `keep`) and an open record.
+
+    Commits. Returns the new session's sign-in id.
+    """
+    kept = {key: session[key] for key in keep if key in session}
+    session.clear()
+    session.update(kept)
+    sign_in_id = secrets.token_urlsafe(32)
+    db.session.add(SignIn(id=_hash(sign_in_id), server=server, principal=principal))
+    db.session.commit()
+    session[SIGN_IN_KEY] = sign_in_id
+    session.permanent = True
+    return sign_in_id
+
+
+def end_sign_in(session):
+    """Sign out: close the record (so copies of the cookie die with it) and clear the session. Commits."""
+    sign_in_id = session.get(SIGN_IN_KEY)
+    if isinstance(sign_in_id, str):
+        db.session.execute(update(SignIn).where(SignIn.id == _hash(sign_in_id), SignIn.ended_at.is_(None))
+                           .values(ended_at=utcnow()))
+        db.session.commit()
+    session.clear()
+
+
+def is_signed_in(session_data, server, idle_seconds=0, max_seconds=0, now=None):
+    """Is this session's sign-in still open? Closes it when idle or too old. Commits only when it writes.
+
+    A session without a sign-in id is anonymous, which is fine for browsing: the
+    caller decides whether a page needs someone signed in.
+    """
+    sign_in_id = session_data.get(SIGN_IN_KEY)
+    if not isinstance(sign_in_id, str):
+        return False
+    record = db.session.get(SignIn, _hash(sign_in_id))
+    if record is None or record.ended_at is not None or record.server != server:
+        return False
+    now = now or utcnow()
+    too_idle = idle_seconds and now - record.last_seen_at > timedelta(seconds=idle_seconds)
+    too_old = max_seconds and now - record.created_at > timedelta(seconds=max_seconds)
+    if too_idle or too_old:
+        record.ended_at = now
+        db.session.commit()
+        return False
+    if now - record.last_seen_at > LAST_SEEN_RESOLUTION:
+        record.last_seen_at = now
+        db.session.commit()
+    return True

@@ -174,3 +174,66 @@ def test_a_journey_does_not_show_the_card_holders_identifiers(live, push_service
     ledger = next(m for m in messages() if m["step"] == "ledger")
     assert "The card holder's account" in [e["account"] for e in ledger["details"]["entries"]]
     assert sum(e["amount"] for e in ledger["details"]["entries"]) == 0
+
+
+def test_registering_right_after_a_wrong_pin_works(live, customer_factory):
+    """Point 9: a real customer mistypes once, then registers: that used to answer 500."""
+    username, password, pin, card = customer_factory()
+    phone = BankCustomer(live.url, username, password, pin)
+    wrong = phone.api("POST", "/bank/app/api/devices", json={"name": "My phone", "pin": _wrong(pin)})
+    assert wrong.status_code == 403
+    device = phone.register_device()
+    assert device["this_device"] and device["name"] == "Test phone"
+    assert _card(live, username).failed_pin_attempts == 0
+
+
+def test_the_bank_apps_json_apis_refuse_what_is_not_a_json_object(live, customer_factory):
+    """Point 9: lists, numbers, strings and wrongly typed fields are a 4xx, never a 500."""
+    username, password, pin, card = customer_factory()
+    phone = BankCustomer(live.url, username, password, pin)
+    bodies = ["[1, 2]", "3", '"pin"', "null", "{", '{"pin": 1234}', '{"pin": ["1234"]}', '{"name": {"x": 1}}',
+              '{"subscription": [1]}', '{"id": 5}', '{"credential": []}']
+    for path in ("/bank/app/api/devices", "/bank/app/api/passkeys/options", "/bank/app/api/passkeys",
+                 "/bank/app/api/push/receipt", "/bank/app/api/devices/resubscribe"):
+        for body in bodies:
+            answer = phone.http.post(f"{live.url}{path}", data=body, timeout=10,
+                                     headers={"Content-Type": "application/json", "X-CSRFToken": _csrf(phone)})
+            assert 400 <= answer.status_code < 500, (path, body, answer.status_code)
+            assert answer.headers["Content-Type"].startswith("application/json"), (path, body)
+    assert _card(live, username).failed_pin_attempts == 0  # a PIN that is not a string was never checked
+
+
+def _csrf(customer):
+    import re
+    page = customer.http.get(f"{customer.base}/bank/app/", timeout=10).text
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def test_sign_in_limits_count_per_account_not_only_per_address(tmp_path, seeded_instance):
+    """Point 10: a second address gets no fresh allowance on the same account, and a genuine user
+    sharing the attacker's address still signs in with the right password."""
+    import shutil
+    import requests as plain
+    from ..support import FromAddress, LiveServer, csrf_token
+    shutil.copytree(seeded_instance, tmp_path / "instance")
+    server = LiveServer(tmp_path / "instance", RATELIMIT_SIGNIN="3 per minute", RATELIMIT_SIGNIN_ACCOUNT="5 per hour",
+                        RATELIMIT_SIGNIN_ADDRESS="100 per minute", BACKGROUND_WORKERS=False).start()
+    try:
+        with server.app.app_context():
+            for name in ("victim10", "genuine10"):
+                bank_services.create_customer(name, "correct-horse", "1234", 0)
+            db.session.remove()
+
+        def attempt(address, username, password):
+            http = plain.Session()
+            http.mount("http://", FromAddress(address))
+            page = http.get(f"{server.url}/bank/app/login", timeout=10).text
+            return http.post(f"{server.url}/bank/app/login", timeout=10, allow_redirects=False, data={
+                "csrf_token": csrf_token(page), "username": username, "password": password}).status_code
+
+        assert [attempt("127.0.0.1", "victim10", "guess") for _ in range(4)] == [200, 200, 200, 429]
+        assert [attempt("127.0.0.2", "victim10", "guess") for _ in range(3)] == [200, 200, 429]  # 5 per account
+        assert attempt("127.0.0.3", "victim10", "correct-horse") == 429  # the account is shielded everywhere
+        assert attempt("127.0.0.1", "genuine10", "correct-horse") == 302  # the shared address is not locked out
+    finally:
+        server.stop()

@@ -64,7 +64,7 @@ def test_two_tabs_paying_one_cart_at_once_make_one_order_and_one_payment(live, c
     assert _bank_requests(live, order_id) == 1
 
 
-def test_two_order_pages_retrying_at_once_ask_the_bank_once(live, customer_factory):
+def test_two_order_pages_retrying_at_once_ask_the_bank_once(live, customer_factory, monkeypatch):
     username, password, pin, card = customer_factory()
     shopper = Shopper.signed_in(live)
     shopper.fill_cart("headlamp")
@@ -82,7 +82,22 @@ def test_two_order_pages_retrying_at_once_ask_the_bank_once(live, customer_facto
         return lambda: shopper.http.post(f"{live.url}/shop/orders/{order_id}/pay", timeout=20, data={
             "csrf_token": csrf_token(page), "payment_token": TOKEN_PATTERN.search(page).group(1),
             "card_number": card})
+    # Widen the race on purpose: both retries pass the "can this order be paid?" check before
+    # either goes on, as two fast tabs can. Only the claim on the order may then decide.
+    from app.shop import services as shop_services
+    both_checked = threading.Barrier(2, timeout=10)
+    real_can_pay = shop_services.can_pay
+
+    def can_pay_in_step(order):
+        answer = real_can_pay(order)
+        try:
+            both_checked.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return answer
+    monkeypatch.setattr(shop_services, "can_pay", can_pay_in_step)
     answers = _at_once(retry(page_one), retry(page_two))
+    monkeypatch.undo()
     assert all(a.status_code == 200 and a.url.endswith(f"/shop/orders/{order_id}") for a in answers)
     assert _bank_requests(live, order_id) == 2  # the declined one, and exactly one retry
     pending = phone.pending()

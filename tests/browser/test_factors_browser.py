@@ -63,3 +63,45 @@ def test_five_wrong_pins_lock_the_card(live, laptop, phone, customer_factory):
     expect(laptop.get_by_test_id("status-message")).to_have_text("The payment was declined. The card is blocked.")
     phone.goto(f"{live.url}/bank/app/")
     expect(phone.get_by_test_id("card-locked")).to_have_text("Card locked after 5 wrong PINs")
+
+
+def test_a_locked_card_refuses_the_right_pin_too_when_a_thief_registers_a_browser(live, laptop, customer_factory):
+    """Issue 8, attack 1, as the thief's laptop sees it: the right PIN gets the same refusal as a wrong one."""
+    username, password, pin, card = customer_factory()
+    log_in_to_bank(laptop, live, username, password)
+    laptop.get_by_role("link", name="Devices").click()
+    wrong = "0000" if pin != "0000" else "1111"
+    status = laptop.locator("[data-status]")
+    for left in (4, 3, 2, 1):
+        laptop.locator("[data-pin]").fill(wrong)
+        laptop.get_by_test_id("register-device").click()
+        expect(status).to_contain_text(f"{left} {'try' if left == 1 else 'tries'} left")
+    laptop.locator("[data-pin]").fill(wrong)
+    laptop.get_by_test_id("register-device").click()
+    expect(status).to_contain_text("Wrong PIN. Your card is locked after 5 wrong PINs")
+    for attempt in (pin, wrong):  # one answer for every PIN
+        status.evaluate("node => { node.textContent = ''; }")
+        laptop.locator("[data-pin]").fill(attempt)
+        laptop.get_by_test_id("register-device").click()
+        expect(status).to_have_text(
+            "Your card is locked after 5 wrong PINs in a row. Until the bank unlocks it, no PIN is accepted "
+            "and no payment can be approved: ask the bank to unlock it.")
+    laptop.reload()
+    expect(laptop.get_by_test_id("register-device")).to_be_visible()  # still not a registered device
+
+
+def test_signing_out_of_the_bank_ends_the_session_everywhere(live, browser, phone, customer_factory):
+    """Issue 8, attack 8: cookies copied before sign-out open nothing afterwards."""
+    username, password, pin, card = customer_factory()
+    log_in_to_bank(phone, live, username, password)
+    copied = phone.context.cookies()
+    phone.get_by_role("button", name="Log out").click()
+    expect(phone.get_by_role("heading", name="Log in")).to_be_visible()
+    thief = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        thief.add_cookies(copied)
+        page = thief.new_page()
+        page.goto(f"{live.url}/bank/app/")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    finally:
+        thief.close()

@@ -60,6 +60,12 @@ def seed_merchant_and_customer(app, summary):
     for key, field in (("BANK_CLIENT_ID", "client_id"), ("BANK_CLIENT_SECRET", "client_secret"),
                        ("BANK_WEBHOOK_SECRET", "webhook_secret")):
         app.config[key] = app.config.get(key) or merchant_info[field]
+    # The shop's webhook URL follows its address (PORT, INTERNAL_URL); the bank calls only registered
+    # endpoints, so the current one is registered on every seed, and made the default.
+    from .bank.webhooks import register_webhook_endpoint
+    register_webhook_endpoint(merchant, app.config["SHOP_WEBHOOK_URL"])
+    merchant.callback_url = app.config["SHOP_WEBHOOK_URL"]
+    db.session.commit()
     customer = db.session.scalar(select(Customer).where(Customer.username == DEMO_CUSTOMER["username"]))
     if customer is None:
         customer = bank.create_customer(DEMO_CUSTOMER["username"], DEMO_CUSTOMER["password"], DEMO_CUSTOMER["pin"],

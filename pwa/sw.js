@@ -61,8 +61,9 @@ self.addEventListener("push", (event) => {
   const title = payload.title || "Baobab Bank";
   const options = {
     body: payload.body || "You have a new message from Baobab Bank.",
+    // One notification per payment: a repeated push for it (a retry after a restart) replaces it, silently.
     tag: payload.id || "baobab",
-    renotify: true,
+    renotify: false,
     requireInteraction: payload.type === "payment_request",
     icon: "/bank/app/static/icons/icon-192.png",
     badge: "/bank/app/static/icons/icon-192.png",

@@ -5,7 +5,8 @@ subscription, as a browser makes them), verifies each message's VAPID JWT
 (ES256 signed by the `k` key, `aud` = our origin, `exp` at most 24 h ahead, a
 `sub`), requires TTL and `Content-Encoding: aes128gcm`, refuses bodies over
 4096 bytes, and decrypts the body with the subscription's private key, as the
-browser would. It can be told to answer 404, 410, 429 or 5xx, or to hang.
+browser would. It can be told to answer 404, 410, 429 or 5xx (with a body of its
+choosing, as a hostile endpoint would), or to hang: once, or for good (`hang_always`).
 """
 import base64
 import json
@@ -46,6 +47,9 @@ class LocalPushService:
         self.requests_seen = []  # (sub_id, answered status) for every POST
         self.hang_started = threading.Event()
         self.release_hang = threading.Event()
+        self.hanging = set()     # sub ids that hang on every message until release_hang
+        self.in_flight = {}      # sub id -> requests being answered right now
+        self.most_in_flight = {}  # sub id -> the most requests it ever held at once
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -70,8 +74,19 @@ class LocalPushService:
         return {"endpoint": f"{self.origin}/push/{sub_id}", "keys": {"p256dh": b64url(public), "auth": b64url(auth)}}
 
     def script(self, subscription, *answers):
-        """Queue answers for the next messages: 404, 410, (429, retry_after), 503 or "hang"."""
+        """Queue answers for the next messages: 404, 410, (429, retry_after), 503, "hang",
+        or {"status": 500, "body": "…"} (an answer with a body)."""
         self.subscriptions[subscription["endpoint"].rsplit("/", 1)[1]]["script"].extend(answers)
+
+    def hang_always(self, subscription):
+        """Every message to this subscription hangs until `release_hang` is set (a hostile endpoint)."""
+        self.hanging.add(subscription["endpoint"].rsplit("/", 1)[1])
+
+    def requests_for(self, subscription):
+        """How many POSTs reached this subscription (answered or still held)."""
+        sub_id = subscription["endpoint"].rsplit("/", 1)[1]
+        with self._lock:
+            return sum(1 for seen, _ in self.requests_seen if seen == sub_id) + self.in_flight.get(sub_id, 0)
 
     def messages_for(self, subscription):
         sub_id = subscription["endpoint"].rsplit("/", 1)[1]
@@ -109,10 +124,11 @@ class LocalPushService:
         plain = http_ece.decrypt(body, private_key=subscription["private_key"], auth_secret=subscription["auth"],
                                  version="aes128gcm")
         answer = subscription["script"].popleft() if subscription["script"] else 201
-        if answer == "hang":
-            self.hang_started.set()
-            self.release_hang.wait(timeout=60)
+        if answer == "hang" or sub_id in self.hanging:
+            self._hold(sub_id)
             answer = 201
+        if isinstance(answer, dict):
+            return Response(answer["body"], status=answer["status"], mimetype="text/plain")
         if isinstance(answer, tuple):
             status, retry_after = answer
             return Response("slow down", status=status, headers={"Retry-After": str(retry_after)})
@@ -123,6 +139,18 @@ class LocalPushService:
                                   "ttl": int(ttl), "urgency": request.headers.get("Urgency"),
                                   "topic": request.headers.get("Topic"), "claims": claims, "at": time.time()})
         return Response(status=201, headers={"Location": f"{self.origin}/message/{secrets.token_urlsafe(8)}"})
+
+    def _hold(self, sub_id):
+        """Hang this request until released, counting how many this subscription holds at once."""
+        with self._lock:
+            self.in_flight[sub_id] = self.in_flight.get(sub_id, 0) + 1
+            self.most_in_flight[sub_id] = max(self.most_in_flight.get(sub_id, 0), self.in_flight[sub_id])
+        self.hang_started.set()
+        try:
+            self.release_hang.wait(timeout=60)
+        finally:
+            with self._lock:
+                self.in_flight[sub_id] -= 1
 
     def _verify_vapid(self, header):
         """RFC 8292: `vapid t=<JWT>, k=<public key>`; the JWT is ES256-signed by that key."""

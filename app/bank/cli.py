@@ -3,9 +3,14 @@ import json
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from ..common.money import InvalidAmount, parse_money
+from ..extensions import db
 from . import ledger, services
+from .models import Customer, Merchant
+from .outbound import OutboundUrlRefused
+from .webhooks import register_webhook_endpoint, webhook_endpoints_of
 
 bank_cli = AppGroup("bank", help="Bank operator commands.")
 
@@ -32,7 +37,8 @@ def create_customer_command(username, password, pin, balance, full_name):
 
 @bank_cli.command("create-merchant")
 @click.option("--name", required=True)
-@click.option("--callback-url", required=True, help="Where the bank POSTs signed webhooks")
+@click.option("--callback-url", required=True,
+              help="Where the bank POSTs signed webhooks: the merchant's first (and default) registered endpoint")
 def create_merchant_command(name, callback_url):
     """Register a merchant; its client secret is printed once and stored only hashed."""
     try:
@@ -43,16 +49,32 @@ def create_merchant_command(name, callback_url):
                            "webhook_secret": merchant.webhook_secret}))
 
 
+@bank_cli.command("add-webhook-endpoint")
+@click.option("--client-id", required=True, help="The merchant's client id (mch_…)")
+@click.option("--url", required=True, help="Another URL the merchant's payment requests may name as callback_url")
+@click.option("--default", "make_default", is_flag=True, help="Send events here when a request names none")
+def add_webhook_endpoint_command(client_id, url, make_default):
+    """Register a webhook endpoint for a merchant: payment requests may name only registered ones."""
+    merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == client_id.strip()))
+    if merchant is None:
+        _fail("No merchant with that client id.")
+    try:
+        register_webhook_endpoint(merchant, url)
+    except OutboundUrlRefused as exc:
+        _fail(str(exc))
+    if make_default:
+        merchant.callback_url = url
+    db.session.commit()
+    click.echo(json.dumps({"client_id": merchant.client_id, "default": merchant.callback_url,
+                           "endpoints": webhook_endpoints_of(merchant)}))
+
+
 @bank_cli.command("unlock-card")
 @click.option("--card", "card_number", help="The card number")
 @click.option("--username", help="Or the customer's username (unlocks their card)")
 def unlock_card_command(card_number, username):
     """Unlock a card that was blocked by 5 wrong PINs in a row."""
     if not card_number and username:
-        from sqlalchemy import select
-
-        from ..extensions import db
-        from .models import Customer
         customer = db.session.scalar(select(Customer).where(Customer.username == username.strip().lower()))
         card_number = services.customer_card(customer).number if customer else None
         if card_number is None:
@@ -64,4 +86,5 @@ def unlock_card_command(card_number, username):
     except services.BankError as exc:
         _fail(exc.message)
     click.echo(json.dumps({"card_number": card.number, "status": card.status,
-                           "failed_pin_attempts": card.failed_pin_attempts}))
+                           "failed_pin_attempts": card.failed_pin_attempts,
+                           "factors_removed": getattr(card, "factors_removed", 0)}))

@@ -8,7 +8,6 @@ the same device.
 """
 import hashlib
 import secrets
-from urllib.parse import urlparse
 
 from sqlalchemy import select
 

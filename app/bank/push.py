@@ -1,19 +1,39 @@
 """Web Push from the bank to its customers' phones (pywebpush, VAPID, RFC 8030).
 
 Messages go through an outbox table and a worker with a small thread pool, so
-"Pay now" never waits for a push service, a hanging one holds up one thread at
-most, and a restart loses nothing. 404/410 mean the subscription is gone (the
-device is deleted); 429 and 5xx are retried, honouring Retry-After.
+"Pay now" never waits for a push service, and a restart loses nothing. 404/410
+mean the subscription is gone (the device is deleted); 429 and 5xx are retried,
+honouring Retry-After.
+
+The outbox is shared by every customer, so one customer must not be able to hold
+up another's payment push (by clicking "test" a hundred times, or by registering
+endpoints that hang). The worker therefore:
+- claims only what its free threads can send now, payment pushes first; test
+  pushes never take the threads kept for payments;
+- sends one message per device at a time, and a few per customer at most;
+- rests a device whose endpoint keeps failing (a circuit breaker);
+- connects with a short timeout;
+- leases each claim (`claimed_by`, `claimed_until`), committed before the
+  network call, so a restarted worker sends again only what it can tell was lost:
+  a message whose lease has expired.
+Nothing the push service answers is stored but its status code and a classified
+reason (see `outbound`): a customer's diagnostics never become a window into
+what some address said back.
 """
 import json
 import logging
+import os
+import secrets
+import socket
+import threading
 import time
+from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
 from pywebpush import WebPushException, webpush
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, or_, select, update
 
 from ..common import tracing
 from ..common.clock import isoformat, utcnow
@@ -21,11 +41,13 @@ from ..common.http import traced_session
 from ..common.money import format_money
 from ..extensions import db
 from .models import Device, PushAttempt, PushMessage
+from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
 from .worker import BackgroundLoop
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
 TEST_MESSAGE_TTL_SECONDS = 300
+PAYMENT_KIND = "payment_request"
 
 
 class PayloadTooLarge(ValueError):
@@ -67,21 +89,31 @@ def queue_payment_push(payment, app_url):
                                                       Device.endpoint.isnot(None))).all()
     payload = payment_payload(payment, app_url)
     for device in devices:
-        db.session.add(PushMessage(device_id=device.id, payment_request_id=payment.id, kind="payment_request",
+        db.session.add(PushMessage(device_id=device.id, payment_request_id=payment.id, kind=PAYMENT_KIND,
                                    payload=payload, topic=topic_for(payment.id), expires_at=payment.expires_at))
     db.session.commit()
     return len(devices)
 
 
 def queue_test_push(customer, app_url, device_id=None):
+    """A test notification to each of the customer's push devices. Commits; returns how many devices get one.
+
+    At most one test push per device waits in the outbox: a device that already has
+    one gets no second, so clicking "test" a hundred times queues nothing more.
+    """
     now = utcnow()
     query = select(Device).where(Device.customer_id == customer.id, Device.endpoint.isnot(None))
     if device_id is not None:
         query = query.where(Device.id == device_id)
     devices = db.session.scalars(query).all()
+    waiting = set(db.session.scalars(select(PushMessage.device_id).where(
+        PushMessage.device_id.in_([device.id for device in devices]), PushMessage.kind == "test",
+        PushMessage.state.in_(("queued", "sending")))).all()) if devices else set()
     for device in devices:
-        db.session.add(PushMessage(device_id=device.id, kind="test", payload=test_payload(app_url, now),
-                                   topic=f"test-{device.id}", expires_at=now + timedelta(seconds=TEST_MESSAGE_TTL_SECONDS)))
+        if device.id not in waiting:
+            db.session.add(PushMessage(device_id=device.id, kind="test", payload=test_payload(app_url, now),
+                                       topic=f"test-{device.id}",
+                                       expires_at=now + timedelta(seconds=TEST_MESSAGE_TTL_SECONDS)))
     db.session.commit()
     return len(devices)
 
@@ -90,12 +122,20 @@ class PushSender:
     """Signs and sends one message. One reused HTTP session; a fresh claims dict per call,
     because pywebpush writes `aud` and `exp` into the dict it is given."""
 
-    def __init__(self, vapid, subject, settings, timeout):
-        self.vapid, self.subject, self.timeout = vapid, subject, timeout
+    def __init__(self, vapid, subject, settings, timeout, connect_timeout=None):
+        self.vapid, self.subject = vapid, subject
+        # A short connect timeout (HTTP_CONNECT_TIMEOUT unless given): an address that does not
+        # even accept the connection must not hold a sending thread for the whole read timeout.
+        connect = settings.timeout[0] if connect_timeout is None else connect_timeout
+        self.timeout = (min(connect, timeout), timeout)
         self.session = traced_session(settings)
+        self.session.max_redirects = 0  # a push service answers; it never sends the bank elsewhere
 
     def send(self, subscription_info, payload, ttl, topic, urgency="high"):
-        """Returns (status_code or None, retry_after seconds or None, error text or None)."""
+        """Returns (status_code or None, retry_after seconds or None, error or None).
+
+        The error is a status code ("HTTP 503") or a classified reason ("timed out"),
+        never the answer's body."""
         claims = {"sub": self.subject}
         try:
             response = webpush(subscription_info, data=payload, vapid_private_key=self.vapid, vapid_claims=claims,
@@ -104,11 +144,11 @@ class PushSender:
         except WebPushException as exc:
             response = exc.response
             if response is None:
-                return None, None, str(exc)[:300]
+                return None, None, "not sent: the subscription could not be used"
         except requests.RequestException as exc:
-            return None, None, f"{type(exc).__name__}: {str(exc)[:250]}"
+            return None, None, describe_failure(exc)
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        error = None if response.status_code in (200, 201, 202) else f"HTTP {response.status_code}: {response.text[:200]}"
+        error = None if response.status_code in (200, 201, 202) else describe_status(response.status_code)
         return response.status_code, retry_after, error
 
 
@@ -119,24 +159,37 @@ def _retry_after(value):
         return None
 
 
-def deliver_push(message_id, sender, max_attempts, now=None):
-    """One attempt at one message: send, record on the device, decide what next. Commits."""
+# `sent`: the push service was called (an expired or refused message was not: it says nothing of the endpoint).
+PushOutcome = namedtuple("PushOutcome", "state status_code sent")
+
+
+def deliver_push(message_id, sender, max_attempts, claimed_by=None, push_service_hosts=DEFAULT_PUSH_SERVICE_HOSTS,
+                 now=None):
+    """One attempt at one message this worker holds the lease of: send, record, decide what next. Commits.
+
+    Returns a `PushOutcome`, or None when the message is not (or no longer) ours to send.
+    """
     message = db.session.get(PushMessage, message_id)
-    if message is None or message.state != "sending":
+    if message is None or message.state != "sending" or message.claimed_by != claimed_by:
         return None
-    device = message.device
     now = now or utcnow()
     trace_id = json.loads(message.payload).get("journey")
     with tracing.trace(trace_id):
-        return _attempt(message, device, sender, max_attempts, now)
+        return _attempt(message, message.device, sender, max_attempts, push_service_hosts, now)
 
 
-def _attempt(message, device, sender, max_attempts, now):
+def _attempt(message, device, sender, max_attempts, push_service_hosts, now):
+    message.claimed_by = message.claimed_until = None  # the lease ends with this attempt, whatever it gives
     ttl = int((message.expires_at - now).total_seconds())
     if ttl <= 0:
         message.state = "expired"
         db.session.commit()
-        return "expired"
+        return PushOutcome("expired", None, False)
+    if not push_endpoint_allowed(device.endpoint, push_service_hosts):
+        # Registered before the allow-list (or the list changed): never call it.
+        message.state, device.last_status = "failed", "not sent: not a push service"
+        db.session.commit()
+        return PushOutcome("failed", None, False)
     started = time.monotonic()
     status, retry_after, error = sender.send(device.subscription_info(), message.payload, ttl, message.topic)
     now = utcnow()
@@ -144,7 +197,7 @@ def _attempt(message, device, sender, max_attempts, now):
     db.session.add(PushAttempt(device_id=device.id, message_id=message.id, attempted_at=now, status_code=status,
                                error=error, duration_ms=int((time.monotonic() - started) * 1000)))
     device.last_attempt_at = now
-    device.last_status = f"{status} {'ok' if error is None else 'failed'}" if status else "no answer"
+    device.last_status = f"{status} {'ok' if error is None else 'failed'}" if status else f"no answer ({error})"
     if error is None:
         message.state, device.last_success_at = "delivered", now
     elif status in (404, 410):
@@ -157,56 +210,196 @@ def _attempt(message, device, sender, max_attempts, now):
             message.state = "expired"
     else:
         message.state = "failed"
+    state = message.state  # read before the commit: a "gone" message went with its device
     db.session.commit()
-    return message.state
+    return PushOutcome(state, status, True)
+
+
+def failed_to_answer(outcome):
+    """Does this attempt count against the endpoint's circuit: no answer, 429 or 5xx?"""
+    return outcome.status_code is None or outcome.status_code == 429 or outcome.status_code >= 500
+
+
+class CircuitBreaker:
+    """Rests an endpoint that keeps failing, so it cannot keep a sending thread busy.
+
+    After `threshold` failures in a row (no answer, 429 or 5xx), nothing is sent to
+    the endpoint for `rest_seconds`; its messages wait in the outbox (and expire if
+    they must). Then a single try decides: a success closes the circuit, a failure
+    rests it again. In memory: a restart gives every endpoint a fresh chance.
+    """
+
+    def __init__(self, threshold, rest_seconds, clock=time.monotonic):
+        self.threshold, self.rest_seconds, self.clock = max(1, threshold), rest_seconds, clock
+        self._failures = {}
+        self._resting_until = {}
+        self._lock = threading.Lock()
+
+    def record(self, endpoint, failed):
+        with self._lock:
+            if not failed:
+                self._failures.pop(endpoint, None)
+                self._resting_until.pop(endpoint, None)
+                return
+            self._failures[endpoint] = self._failures.get(endpoint, 0) + 1
+            if self._failures[endpoint] >= self.threshold:
+                self._resting_until[endpoint] = self.clock() + self.rest_seconds
+
+    def resting(self):
+        """The endpoints not to send to now."""
+        now = self.clock()
+        with self._lock:
+            return {endpoint for endpoint, until in self._resting_until.items() if until > now}
+
+
+Claim = namedtuple("Claim", "message_id kind device_id customer_id endpoint")
+
+
+def choose_fairly(candidates, in_flight, free_threads, reserved_for_payments, per_customer):
+    """Pick, from due messages in priority order, what the free threads send next.
+
+    `in_flight` are the claims being sent now (by any worker). One message per
+    device at a time; at most `per_customer` per customer; a test push never takes
+    one of the last `reserved_for_payments` free threads, so a payment push always
+    finds one.
+    """
+    busy_devices = {claim.device_id for claim in in_flight}
+    per_customer_count = Counter(claim.customer_id for claim in in_flight)
+    chosen = []
+    for candidate in candidates:
+        free = free_threads - len(chosen)
+        if free <= 0:
+            break
+        if candidate.device_id in busy_devices or per_customer_count[candidate.customer_id] >= per_customer:
+            continue
+        if candidate.kind != PAYMENT_KIND and free - 1 < reserved_for_payments:
+            continue
+        chosen.append(candidate)
+        busy_devices.add(candidate.device_id)
+        per_customer_count[candidate.customer_id] += 1
+    return chosen
+
+
+def _claimable(now):
+    """Queued and due, or 'sending' under a lease that ran out (its worker died mid-send)."""
+    return or_(and_(PushMessage.state == "queued", PushMessage.next_attempt_at <= now),
+               and_(PushMessage.state == "sending",
+                    or_(PushMessage.claimed_until.is_(None), PushMessage.claimed_until <= now)))
+
+
+_CLAIM_COLUMNS = (PushMessage.id, PushMessage.kind, PushMessage.device_id, Device.customer_id, Device.endpoint)
+
+
+def _leased(now):
+    return and_(PushMessage.state == "sending", PushMessage.claimed_until > now)
+
+
+def live_claims(now):
+    """Every message being sent under a live lease, by any worker."""
+    rows = db.session.execute(select(*_CLAIM_COLUMNS).join(Device, Device.id == PushMessage.device_id)
+                              .where(_leased(now))).all()
+    return [Claim(*row) for row in rows]
+
+
+def due_candidates(now, skip_endpoints=(), limit=200):
+    """Messages ready to be claimed, payment pushes first, then the longest waiting."""
+    busy_devices = select(PushMessage.device_id).where(_leased(now))
+    query = (select(*_CLAIM_COLUMNS).join(Device, Device.id == PushMessage.device_id)
+             .where(_claimable(now), PushMessage.device_id.not_in(busy_devices))
+             .order_by(case((PushMessage.kind == PAYMENT_KIND, 0), else_=1), PushMessage.next_attempt_at,
+                       PushMessage.id)
+             .limit(limit)
+             .with_for_update(skip_locked=True, of=PushMessage))  # PostgreSQL: rows another worker is claiming
+    if skip_endpoints:
+        query = query.where(Device.endpoint.not_in(sorted(skip_endpoints)))
+    return [Claim(*row) for row in db.session.execute(query).all()]
+
+
+def expire_stale_messages(now):
+    """Queued messages past their expiry will never be sent: say so (they may wait on a resting device).
+
+    Looks before it writes: most passes find nothing, and need no write lock."""
+    stale = (PushMessage.state == "queued", PushMessage.expires_at <= now)
+    if db.session.scalar(select(PushMessage.id).where(*stale).limit(1)) is not None:
+        db.session.execute(update(PushMessage).where(*stale).values(state="expired")
+                           .execution_options(synchronize_session=False))
 
 
 class PushWorker(BackgroundLoop):
-    """Claims due messages and sends them on a small thread pool, off every request path."""
+    """Claims due messages, fairly, and sends them on a small thread pool, off every request path."""
 
     name = "push-worker"
 
     def __init__(self, app, sender):
         super().__init__(app)
+        config = app.config
         self.sender = sender
-        self.max_attempts = app.config["PUSH_MAX_ATTEMPTS"]
-        self.pool = ThreadPoolExecutor(max_workers=app.config["PUSH_WORKER_THREADS"], thread_name_prefix="push")
-
-    def before_start(self):
-        with self.app.app_context():  # a message caught mid-send by a restart is sent again
-            db.session.execute(update(PushMessage).where(PushMessage.state == "sending").values(state="queued"))
-            db.session.commit()
+        self.max_attempts = config["PUSH_MAX_ATTEMPTS"]
+        self.threads = max(1, config["PUSH_WORKER_THREADS"])
+        self.reserved_for_payments = min(max(0, config["PUSH_THREADS_RESERVED_FOR_PAYMENTS"]), self.threads - 1)
+        self.per_customer = max(1, config["PUSH_MAX_IN_FLIGHT_PER_CUSTOMER"])
+        self.lease = timedelta(seconds=config["PUSH_LEASE_SECONDS"])
+        self.push_service_hosts = config["PUSH_SERVICE_HOSTS"]
+        self.breaker = CircuitBreaker(config["PUSH_CIRCUIT_FAILURES"], config["PUSH_CIRCUIT_OPEN_SECONDS"])
+        # Who holds a lease: unique per worker, so a restarted process never mistakes an old lease for its own.
+        self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
+        self._sending = set()  # message ids this worker's threads hold
+        self._sending_lock = threading.Lock()
 
     def stop(self):
         super().stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self):
-        for message_id in self.claim_due():
-            self.pool.submit(self._send, message_id)
+        for claim in self.claim_due():
+            self.pool.submit(self._send, claim)
 
-    def claim_due(self):
-        """Mark due messages 'sending' (a conditional update, so each is claimed once) and return their ids."""
+    def claim_due(self, now=None):
+        """Lease what the free threads can send now (committed before any network call); return the claims.
+
+        Each lease is a conditional update, so of two workers only one gets a message;
+        only an expired lease is taken over.
+        """
+        with self._sending_lock:
+            free_threads = self.threads - len(self._sending)
+        if free_threads <= 0:
+            return []
         with self.app.app_context():
-            now = utcnow()
-            ids = db.session.scalars(select(PushMessage.id).where(
-                PushMessage.state == "queued", PushMessage.next_attempt_at <= now).limit(50)).all()
+            now = now or utcnow()
+            expire_stale_messages(now)
+            chosen = choose_fairly(due_candidates(now, skip_endpoints=self.breaker.resting()), live_claims(now),
+                                   free_threads, self.reserved_for_payments, self.per_customer)
             claimed = []
-            for message_id in ids:
-                result = db.session.execute(update(PushMessage).where(
-                    PushMessage.id == message_id, PushMessage.state == "queued").values(state="sending"))
+            for claim in chosen:
+                result = db.session.execute(
+                    update(PushMessage).where(PushMessage.id == claim.message_id, _claimable(now))
+                    .values(state="sending", claimed_by=self.worker_id, claimed_until=now + self.lease)
+                    .execution_options(synchronize_session=False))
                 if result.rowcount == 1:
-                    claimed.append(message_id)
+                    claimed.append(claim)
             db.session.commit()
-            return claimed
+        with self._sending_lock:
+            self._sending.update(claim.message_id for claim in claimed)
+        return claimed
 
-    def _send(self, message_id):
-        with self.app.app_context():
-            try:
-                deliver_push(message_id, self.sender, self.max_attempts)
-            except Exception:
-                log.exception("push delivery failed")
-                db.session.rollback()
-                db.session.execute(update(PushMessage).where(PushMessage.id == message_id)
-                                   .values(state="failed"))
-                db.session.commit()
+    def _send(self, claim):
+        try:
+            with self.app.app_context():
+                try:
+                    outcome = deliver_push(claim.message_id, self.sender, self.max_attempts, self.worker_id,
+                                           self.push_service_hosts)
+                except Exception:
+                    log.exception("push delivery failed")
+                    db.session.rollback()
+                    db.session.execute(update(PushMessage).where(PushMessage.id == claim.message_id)
+                                       .values(state="failed", claimed_by=None, claimed_until=None))
+                    db.session.commit()
+                    self.breaker.record(claim.endpoint, failed=True)
+                else:
+                    if outcome is not None and outcome.sent:
+                        self.breaker.record(claim.endpoint, failed=failed_to_answer(outcome))
+        finally:
+            with self._sending_lock:
+                self._sending.discard(claim.message_id)
+            self.wake()  # a thread is free: claim the next message now, not at the next tick

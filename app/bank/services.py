@@ -10,7 +10,6 @@ import re
 import secrets
 import time
 from datetime import timedelta
-from urllib.parse import urlparse
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError

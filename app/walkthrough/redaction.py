@@ -86,7 +86,9 @@ def redact_third_parties(kind, details):
         parsed = urlsplit(details.get("url") or "")
         response_headers = {k: v for k, v in (details.get("response_headers") or {}).items()
                             if k.lower() != "location"}  # the push service's id for the message
-        return dict(details, url=f"{parsed.scheme}://{parsed.netloc}/{HIDDEN}", response_headers=response_headers)
+        # Nor what the push service answered, verbatim: a third party's text is not ours to show.
+        return dict(details, url=f"{parsed.scheme}://{parsed.netloc}/{HIDDEN}", response_headers=response_headers,
+                    response_body=None)
     if kind == "ledger":
         return dict(details, entries=[_anonymous_entry(entry) for entry in details.get("entries") or []])
     return details

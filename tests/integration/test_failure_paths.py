@@ -4,7 +4,8 @@ import threading
 from sqlalchemy import func, select
 
 from app.bank import ledger
-from app.bank.models import Customer, PaymentRequest, Transfer, WebhookEvent
+from app.bank.models import Customer, Merchant, PaymentRequest, Transfer, WebhookEvent
+from app.bank.webhooks import register_webhook_endpoint
 from app.extensions import db
 from app.shop.models import Order
 
@@ -13,6 +14,16 @@ from ..support import BankCustomer, Shopper, SwitchableProxy, csrf_token, in_app
 
 def _order_status(live, order_id):
     return in_app_db(live, lambda: db.session.get(Order, order_id).status)
+
+
+def _send_webhooks_through(live, url):
+    """The shop now names `url` as its callback: the bank's operator registers it first, as a real bank would."""
+    def register():
+        merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == live.app.config["BANK_CLIENT_ID"]))
+        register_webhook_endpoint(merchant, url)
+        db.session.commit()
+    in_app_db(live, register)
+    live.app.config["SHOP_WEBHOOK_URL"] = url
 
 
 def test_concurrent_approvals_of_one_request_transfer_once(live, customer_factory):
@@ -124,7 +135,7 @@ def test_shop_down_during_approval_is_completed_by_webhook_retry(live, customer_
     username, password, pin, card = customer_factory()
     proxy = SwitchableProxy(live.port)
     original = live.app.config["SHOP_WEBHOOK_URL"]
-    live.app.config["SHOP_WEBHOOK_URL"] = f"{proxy.url}/shop/webhooks/bank"
+    _send_webhooks_through(live, f"{proxy.url}/shop/webhooks/bank")
     try:
         shopper = Shopper.signed_in(live)
         shopper.fill_cart("water-bottle")
@@ -162,7 +173,7 @@ def test_a_restart_does_not_lose_a_pending_webhook(tmp_path):
     instance = tmp_path / "instance"
     first = LiveServer(instance).start()
     proxy = SwitchableProxy(first.port)  # down: the shop cannot be reached
-    first.app.config["SHOP_WEBHOOK_URL"] = f"{proxy.url}/shop/webhooks/bank"
+    _send_webhooks_through(first, f"{proxy.url}/shop/webhooks/bank")
     username, password, pin, card = new_customer(first.app)
     shopper = Shopper.signed_in(first)
     shopper.fill_cart("braai-tongs")

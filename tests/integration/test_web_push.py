@@ -124,14 +124,14 @@ def test_the_vapid_key_is_served_for_subscribe(live):
 
 
 def test_a_rotated_subscription_moves_the_device(live, push_service, customer_factory):
-    """What the service worker sends on pushsubscriptionchange: the old endpoint is the credential."""
+    """What the service worker sends on pushsubscriptionchange: its device cookie is the credential."""
     phone, old, device, pin, card = _phone_with_device(live, push_service, customer_factory)
     new = push_service.subscribe()
     stranger = requests.post(live.url + "/bank/app/api/devices/resubscribe", timeout=10,
-                             json={"old_endpoint": push_service.subscribe()["endpoint"], "subscription": new})
-    assert stranger.status_code == 422
-    moved = requests.post(live.url + "/bank/app/api/devices/resubscribe", timeout=10,
-                          json={"old_endpoint": old["endpoint"], "subscription": new})
+                             json={"old_endpoint": old["endpoint"], "subscription": new})
+    assert stranger.status_code == 403  # knowing the endpoint is not enough
+    moved = phone.http.post(live.url + "/bank/app/api/devices/resubscribe", timeout=10,
+                            json={"old_endpoint": old["endpoint"], "subscription": new})
     assert moved.status_code == 200 and moved.json()["id"] == device["id"]
     phone.api("POST", "/bank/app/api/devices/test")
     wait_for(lambda: push_service.messages_for(new), message="the push goes to the new subscription")

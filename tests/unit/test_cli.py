@@ -36,6 +36,29 @@ def test_create_merchant_prints_credentials_once(runner, app):
     assert data["client_secret"] not in merchant.client_secret_hash
 
 
+def test_webhook_endpoints_are_registered_by_the_operator(runner, app):
+    from app.bank.webhooks import webhook_endpoints_of
+    created = json.loads(runner.invoke(args=["bank", "create-merchant", "--name", "Hook Shop",
+                                             "--callback-url", "https://hook.example/bank"]).output)
+    merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == created["client_id"]))
+    assert webhook_endpoints_of(merchant) == ["https://hook.example/bank"]  # the callback URL is the first one
+
+    result = runner.invoke(args=["bank", "add-webhook-endpoint", "--client-id", created["client_id"],
+                                 "--url", "https://hook.example/second", "--default"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"client_id": created["client_id"], "default": "https://hook.example/second",
+                                         "endpoints": ["https://hook.example/bank", "https://hook.example/second"]}
+    again = runner.invoke(args=["bank", "add-webhook-endpoint", "--client-id", created["client_id"],
+                                "--url", "https://hook.example/second"])
+    assert json.loads(again.output)["endpoints"] == ["https://hook.example/bank", "https://hook.example/second"]
+
+    for args in (["--client-id", created["client_id"], "--url", "ftp://hook.example/x"],
+                 ["--client-id", created["client_id"], "--url", "https://user:pw@hook.example/x"],
+                 ["--client-id", "mch_nobody", "--url", "https://hook.example/x"]):
+        bad = runner.invoke(args=["bank", "add-webhook-endpoint", *args])
+        assert bad.exit_code != 0 and "Traceback" not in bad.output and "Error" in bad.output
+
+
 def test_idp_create_client(runner):
     result = runner.invoke(args=["idp", "create-client", "--name", "My app",
                                  "--redirect-uri", "https://my.app/callback", "--redirect-uri", "http://localhost/cb"])
@@ -56,3 +79,20 @@ def test_seed_is_idempotent(runner):
         result = runner.invoke(args=["seed"])
         assert result.exit_code == 0, result.output
     assert counts() == before  # the app fixture is already seeded: nothing new
+
+
+def test_seed_registers_the_shops_current_webhook_url(app):
+    """The shop's address can change (PORT, INTERNAL_URL); the bank only calls registered endpoints."""
+    from sqlalchemy import select as select_
+
+    from app.bank.models import Merchant
+    from app.bank.webhooks import webhook_endpoints_of
+    from app.cli import seed_demo
+    from app.extensions import db as db_
+    app.config["SHOP_WEBHOOK_URL"] = "http://127.0.0.1:9123/shop/webhooks/bank"
+    seed_demo(app)
+    seed_demo(app)  # again: nothing new
+    merchant = db_.session.scalar(select_(Merchant).where(Merchant.client_id == app.config["BANK_CLIENT_ID"]))
+    endpoints = webhook_endpoints_of(merchant)
+    assert endpoints.count("http://127.0.0.1:9123/shop/webhooks/bank") == 1
+    assert merchant.callback_url == "http://127.0.0.1:9123/shop/webhooks/bank"

@@ -14,8 +14,8 @@ from ..pushservice import LocalPushService
 
 
 class FakeResponse:
-    def __init__(self, status, headers=None):
-        self.status_code, self.headers, self.text, self.reason = status, headers or {}, "", "x"
+    def __init__(self, status, headers=None, text=""):
+        self.status_code, self.headers, self.text, self.reason = status, headers or {}, text, "x"
 
 
 class FakeSession:
@@ -51,16 +51,28 @@ def test_each_call_gets_fresh_claims_with_its_own_audience(sender):
     a, b = sender.session.calls
     assert _claims(a)["aud"] == service.origin
     assert _claims(b)["aud"].startswith("http://push.other.example")  # a reused dict would keep the first aud
-    assert a["timeout"] == 4.0 and a["headers"]["ttl"] == "60" and a["headers"]["Urgency"] == "high"
+    # A short connect timeout (HTTP_CONNECT_TIMEOUT), the read timeout as configured.
+    assert a["timeout"] == (3.0, 4.0) and a["headers"]["ttl"] == "60" and a["headers"]["Urgency"] == "high"
     assert a["headers"]["Topic"] == "pay-1" and a["headers"]["content-encoding"] == "aes128gcm"
 
 
 @pytest.mark.parametrize("status, retry_after, expected", [
-    (201, None, (201, None, None)), (429, "7", (429, 7.0, "HTTP 429: ")), (410, None, (410, None, "HTTP 410: ")),
-    (503, "soon", (503, None, "HTTP 503: "))])
+    (201, None, (201, None, None)), (429, "7", (429, 7.0, "HTTP 429")), (410, None, (410, None, "HTTP 410")),
+    (503, "soon", (503, None, "HTTP 503"))])
 def test_results_are_reported_not_raised(sender, status, retry_after, expected):
-    sender.session.responses.append(FakeResponse(status, {"Retry-After": retry_after} if retry_after else {}))
+    sender.session.responses.append(FakeResponse(status, {"Retry-After": retry_after} if retry_after else {},
+                                                 text="<html>internal admin page: secret=hunter2</html>"))
+    # The answer's body is never part of the result (it would be shown in the customer's diagnostics).
     assert sender.send(LocalPushService().subscribe(), "{}", ttl=10, topic="t") == expected
+
+
+def test_a_short_connect_timeout_can_be_set_apart():
+    vapid = Vapid()
+    vapid.generate_keys()
+    sender = PushSender(vapid, "mailto:ops@baobab.bank", HttpSettings(connect_timeout=3.0), timeout=10.0,
+                        connect_timeout=1.5)
+    assert sender.timeout == (1.5, 10.0)
+    assert sender.session.max_redirects == 0  # a push service never sends the bank elsewhere
 
 
 def test_payloads_over_3kb_are_refused_before_sending():

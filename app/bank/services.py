@@ -400,8 +400,9 @@ def _move_the_money(payment, now):
                                         [(account, -payment.amount), (payment.merchant.account, payment.amount)],
                                         payment_request_id=payment.id)
         queue_webhook_event(payment)
+        posted_at = utcnow()  # before the commit: the webhook it releases is drawn after it
         db.session.commit()
-        tracing.record_message("ledger", entries=[
+        tracing.record_message("ledger", started_at=posted_at, entries=[
             {"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount,
              "kind": entry.account.kind} for entry in transfer.entries], data={"transfer_id": transfer.id, "description": transfer.description})
         return payment

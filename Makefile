@@ -6,11 +6,12 @@ FLASK  := $(VENV)/bin/flask --app wsgi
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup test-setup db clean help screenshots
+.PHONY: run test setup test-setup db clean help screenshots fuzz
 
 help:
 	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT)"
 	@echo "make test  - set up (including Chromium) and run the whole test suite"
+	@echo "make fuzz  - the API and form fuzz tests with FUZZ_SCALE (default 20) times their cases, new ones each run"
 
 $(VENV)/.runtime-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ test-setup: setup $(VENV)/.test-installed
 
 test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fuzz tests run in `make test` too, with a small budget and a fixed seed; this runs them longer.
+FUZZ_SCALE ?= 20
+fuzz: test-setup
+	PAYLAB_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 screenshots: test-setup
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/browser -q

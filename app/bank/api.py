@@ -1,10 +1,15 @@
 """The bank's merchant API: the published contract the shop (or any merchant) calls.
 
-Views are thin: they authenticate, hand the JSON to `services`, and turn
-domain errors into the documented JSON errors.
+Views are thin: they authenticate, hold the request to the published OpenAPI
+document, hand the JSON to `services`, and turn domain errors into the
+documented JSON errors.
 """
+import json
+import re
+
 from authlib.oauth2 import OAuth2Error
 from flask import current_app, jsonify, request
+from jsonschema import Draft4Validator, ValidationError, validators
 
 from ..common.errors import ApiError
 from ..common.ratelimit import rate_limited
@@ -12,9 +17,23 @@ from ..extensions import csrf, db
 from . import bp, notify, services
 from .models import Merchant
 from .oauth2 import authorization_server, require_merchant_token
-from .openapi import openapi_document
+from .openapi import CREATE_PAYMENT_REQUEST, IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH, openapi_document
 
 ERROR_STATUS = {services.InvalidField: 422, services.NotFound: 404, services.Conflict: 409}
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    """`pattern` as JSON Schema means it (ECMA-262): a final `$` is the end of the text.
+
+    Python's `$` also matches before a trailing newline, which would let "ref\n" through.
+    """
+    if validator.is_type(instance, "string") and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# OpenAPI 3.0's schemas are JSON Schema draft 4 (where 1.0 is not an integer, as for the services).
+CREATE_BODY_VALIDATOR = validators.extend(Draft4Validator, {"pattern": _ecma_pattern})(CREATE_PAYMENT_REQUEST)
+IDEMPOTENCY_KEY_FORMAT = re.compile(IDEMPOTENCY_KEY)
 
 
 def _api_error(exc):
@@ -31,6 +50,43 @@ def _authenticated_merchant():
     return db.session.get(Merchant, token.merchant_id)
 
 
+def _json_body():
+    """The request's JSON, or a 400: not JSON, absurdly nested, or text that is not Unicode."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON is malformed JSON, not a server error
+        body = None
+    if body is None:
+        raise ApiError(400, "invalid_json", "The body must be JSON (Content-Type: application/json).")
+    try:  # JSON may escape half a surrogate pair ("\ud800"), which no database can store
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_json", "The body holds text that is not valid Unicode.") from None
+    return body
+
+
+def _check_against_document(body, idempotency_key):
+    """Refuse, as the published document says (422 naming the field), what it does not allow.
+
+    So the document is never looser than the API: whatever passes its schema
+    reaches the services, which check only what a schema cannot express.
+    """
+    if not (len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH and IDEMPOTENCY_KEY_FORMAT.fullmatch(idempotency_key)):
+        raise ApiError(422, "invalid_field", "The Idempotency-Key header is required: 1 to 255 printable ASCII "
+                                             "characters, unique per payment.")
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_field", "The body must be a JSON object.")
+    error = next(iter(sorted(CREATE_BODY_VALIDATOR.iter_errors(body), key=lambda e: list(e.path))), None)
+    if error is None:
+        return
+    properties = CREATE_PAYMENT_REQUEST["properties"]
+    if error.path:
+        field = str(error.path[0])
+        raise ApiError(422, "invalid_field", f"Invalid {field}: {properties[field]['description']}")
+    missing = next(name for name in CREATE_PAYMENT_REQUEST["required"] if name not in body)
+    raise ApiError(422, "invalid_field", f"{missing} is required: {properties[missing]['description']}")
+
+
 @bp.post("/oauth/token")
 @csrf.exempt
 @rate_limited("RATELIMIT_TOKEN")
@@ -43,15 +99,12 @@ def issue_token():
 @csrf.exempt
 def create_payment_request():
     merchant = _authenticated_merchant()
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # absurdly nested JSON is malformed JSON, not a server error
-        body = None
-    if body is None:
-        raise ApiError(400, "invalid_json", "The body must be JSON (Content-Type: application/json).")
+    body = _json_body()
+    idempotency_key = request.headers.get("Idempotency-Key", "")
+    _check_against_document(body, idempotency_key)
     try:
         response, replayed = services.request_payment(
-            merchant, request.headers.get("Idempotency-Key", ""), body, current_app.config["PAYMENT_TTL_SECONDS"])
+            merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"])
     except services.BankError as exc:
         raise _api_error(exc) from None
     if not replayed:

@@ -1,15 +1,16 @@
 """The bank app's forms (Flask-WTF: every POST carries a CSRF token)."""
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
+from ..common.forms import PageForm
 
-class LoginForm(FlaskForm):
+
+class LoginForm(PageForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=40)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
-class SignupForm(FlaskForm):
+class SignupForm(PageForm):
     full_name = StringField("Your name", validators=[DataRequired(), Length(max=100)])
     username = StringField("Username", validators=[DataRequired(), Length(min=3, max=40), Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", message="Use letters, digits, dots, dashes or underscores.")])
@@ -19,15 +20,15 @@ class SignupForm(FlaskForm):
     pin_again = PasswordField("PIN again", validators=[DataRequired(), EqualTo("pin", message="The two PINs differ.")])
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(PageForm):
     pin = PasswordField("PIN", validators=[DataRequired(message="Enter your PIN to approve."),
                                            Regexp(r"^\d{4,6}$", message="The PIN is 4 to 6 digits.")])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PageForm):
     """A button-only form (decline, sign out): just the CSRF token."""
 
 
-class MerchantLoginForm(FlaskForm):
+class MerchantLoginForm(PageForm):
     client_id = StringField("Client id", validators=[DataRequired(), Length(max=48)])
     client_secret = PasswordField("Client secret", validators=[DataRequired(), Length(max=200)])

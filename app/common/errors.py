@@ -53,13 +53,18 @@ def _error_page(status, title, message):
     return f"<h1>{status} {title}</h1><p>{message}</p>", status
 
 
+# Werkzeug's own wording for these is written for developers; people get a sentence they can act on.
+FRIENDLY_DESCRIPTIONS = {413: "That was more than we accept in one go. Go back and send something smaller."}
+
+
 def handle_http_exception(exc):
     status = exc.code or 500
     headers = dict(exc.get_headers()) if status == 405 else {}
     headers.pop("Content-Type", None)
+    description = FRIENDLY_DESCRIPTIONS.get(status, exc.description)
     if wants_json():
-        return json_error(status, ERROR_CODES.get(status, "error"), exc.description, headers)
-    body, status = _error_page(status, exc.name, exc.description)
+        return json_error(status, ERROR_CODES.get(status, "error"), description, headers)
+    body, status = _error_page(status, exc.name, description)
     return body, status, headers
 
 

@@ -33,10 +33,15 @@ PRINTABLE_ASCII_NAMES = {"client_id", "client_secret", "state", "nonce", "code",
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+SHOWABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+
+
 class MalformedParameter(ValueError):
-    """A parameter breaks its grammar. `name` is safe to show: it passed the same checks."""
+    """A parameter breaks its grammar. Its name is shown only when it is a plain name: an
+    OAuth error_description may not hold `"` or `\\` (RFC 6749 §5.2), nor can a name be trusted."""
 
     def __init__(self, name):
+        name = name if SHOWABLE_NAME.fullmatch(name) else "unnamed"
         super().__init__(f"The '{name}' parameter holds characters it may not hold.")
         self.name = name
 

@@ -1,26 +1,26 @@
 """The shop's forms (Flask-WTF: every POST carries a CSRF token)."""
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from ..common.forms import PageForm
 from .catalogue import DELIVERY_METHODS, PROVINCES
 
 
-class QuantityForm(FlaskForm):
+class QuantityForm(PageForm):
     quantity = IntegerField("Quantity", default=1, validators=[
         NumberRange(min=0, max=10, message="You can order 0 to 10 of each product.")])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PageForm):
     """A button-only form (remove, cancel): just the CSRF token."""
 
 
-class DeliveryForm(FlaskForm):
+class DeliveryForm(PageForm):
     method = RadioField("Delivery", choices=[SelectChoice(key, label) for key, (label, _, _) in DELIVERY_METHODS.items()],
                         validators=[DataRequired(message="Choose how you want your order delivered.")])
 
 
-class AddressForm(FlaskForm):
+class AddressForm(PageForm):
     full_name = StringField("Full name", validators=[DataRequired(message="Enter the name of the person receiving the parcel."), Length(max=100)])
     phone = StringField("Mobile number", validators=[
         DataRequired(message="Enter a mobile number for the courier."),
@@ -36,7 +36,15 @@ class AddressForm(FlaskForm):
         Regexp(r"^\d{4}$", message="A South African postal code has 4 digits, such as 8001.")])
 
 
-class PayForm(FlaskForm):
+STALE_PAYMENT_FORM = "This payment form is out of date: reload the page and try again."
+
+
+class PayForm(PageForm):
     card_number = StringField("Card number", validators=[
         DataRequired(message="Enter the card number shown in your banking app."), Length(max=30)])
-    payment_token = HiddenField(validators=[DataRequired(), Length(max=64)])
+    # The shop makes this token (services.new_payment_token) and sends it to the bank as the
+    # Idempotency-Key header, so only its own URL-safe alphabet may come back: a header cannot carry
+    # non-ASCII, and a request that fails on the way would leave the order waiting forever.
+    payment_token = HiddenField(validators=[
+        DataRequired(message=STALE_PAYMENT_FORM),
+        Regexp(r"^[A-Za-z0-9_-]{16,64}$", message=STALE_PAYMENT_FORM)])

@@ -212,6 +212,11 @@ class AccessToken(BankModel):
 class PaymentRequest(BankModel):
     """A merchant's request that a card holder approve a payment in the bank app."""
     __tablename__ = "payment_requests"
+    # At most one pending request per merchant reference: a merchant whose answer was lost cannot
+    # ask again beside it, so one order is never payable twice (issue 8). Final ones may repeat.
+    __table_args__ = (db.Index("uq_payment_requests_pending_reference", "merchant_id", "merchant_reference",
+                               unique=True, sqlite_where=db.text("status = 'pending'"),
+                               postgresql_where=db.text("status = 'pending'")),)
     id = db.Column(db.String(40), primary_key=True, default=lambda: new_id("pr"))
     merchant_id = db.Column(db.Integer, db.ForeignKey("merchants.id"), nullable=False, index=True)
     card_id = db.Column(db.Integer, db.ForeignKey("cards.id"), nullable=False)

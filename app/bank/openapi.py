@@ -179,7 +179,9 @@ def openapi_document(public_url):
                         links=created_links),
                     "400": _error("The body is not JSON (send Content-Type: application/json)"),
                     **TOKEN_ERRORS,
-                    "409": _error("Idempotency-Key reused with another body"),
+                    "409": _error("Idempotency-Key reused with another body (`conflict`), or a request for "
+                                  "this merchant_reference is already pending (`reference_pending`): it must be "
+                                  "approved, declined, cancelled or expire first"),
                     "413": _error("The body is larger than 1 MiB"),
                     "422": _error("Invalid field or Idempotency-Key; the message names it")}}},
             "/api/v1/payment-requests/{id}": {"get": {

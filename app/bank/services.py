@@ -252,11 +252,27 @@ def _validate_payment_body(body, merchant):
     return card, callback_url
 
 
+class ReferencePending(Conflict):
+    """The merchant already has a pending request for this merchant_reference (a 409)."""
+    code = "reference_pending"
+
+
+class ReferencePaid(Conflict):
+    """The merchant's request for this merchant_reference was already approved: it is paid (a 409)."""
+    code = "reference_paid"
+
+
+REFERENCE_PENDING_MESSAGE = ("A payment request for this merchant_reference is already pending: it must be approved, "
+                             "declined, cancelled or expire before you request another.")
+
+
 def request_payment(merchant, idempotency_key, body, ttl_seconds):
-    """Create a pending payment request once per Idempotency-Key.
+    """Create a pending payment request once per Idempotency-Key, and once at a time per merchant_reference.
 
     Returns (response_body, replayed). The same key with the same body answers
     the first response again and creates nothing; with another body it is a Conflict.
+    While a request for the same merchant_reference is pending, another is a
+    Conflict too: one order must never be payable twice (issue 8).
     """
     if not idempotency_key or len(idempotency_key) > 255:
         raise InvalidField("The Idempotency-Key header is required (at most 255 characters).", "Idempotency-Key")
@@ -266,27 +282,55 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds):
         return replay, True
     card, callback_url = _validate_payment_body(body, merchant)
     now = utcnow()
+    try:
+        _refuse_a_second_pending_request(merchant, body["merchant_reference"], now)
+    except Conflict:  # perhaps the pending one is this very key's, committed by a concurrent twin
+        replay = _replay(merchant, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, True
+        raise
     payment = PaymentRequest(
         merchant=merchant, card=card, customer_id=card.customer_id, amount=body["amount"],
         currency="ZAR", merchant_reference=body["merchant_reference"], description=body.get("description", ""),
         callback_url=callback_url, binding_code=f"{secrets.randbelow(10000):04d}",
         expires_at=now + timedelta(seconds=ttl_seconds), created_at=now, trace_id=tracing.current_trace()[0])
-    db.session.add(payment)
-    db.session.flush()
-    if card.status != "active":
-        _finish(payment, "declined", "card_blocked", now)
-    response = payment.to_api()
-    db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
-                                     payment_request_id=payment.id, response_body=json.dumps(response)))
     try:
+        db.session.add(payment)
+        db.session.flush()  # the partial unique index refuses a second pending request here
+        if card.status != "active":
+            _finish(payment, "declined", "card_blocked", now)
+        response = payment.to_api()
+        db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
+                                         payment_request_id=payment.id, response_body=json.dumps(response)))
         db.session.commit()
-    except IntegrityError:  # the same key raced in from another thread: answer what it answered
+    except IntegrityError:  # a race: the same key (answer what it answered), or the same reference
         db.session.rollback()
         replay = _replay(merchant, idempotency_key, fingerprint)
-        if replay is None:
-            raise
-        return replay, True
+        if replay is not None:
+            return replay, True
+        if _pending_requests_for_reference(merchant, body["merchant_reference"]):
+            raise ReferencePending(REFERENCE_PENDING_MESSAGE) from None
+        raise
     return response, False
+
+
+def _pending_requests_for_reference(merchant, reference):
+    return db.session.scalars(select(PaymentRequest).where(
+        PaymentRequest.merchant_id == merchant.id, PaymentRequest.merchant_reference == reference,
+        PaymentRequest.status == "pending")).all()
+
+
+def _refuse_a_second_pending_request(merchant, reference, now):
+    """Refuse a reference that is paid already; expire an overdue pending request for it; refuse if one
+    is still pending. An order is paid once: never a second request beside or after an approved one."""
+    if db.session.scalar(select(PaymentRequest.id).where(
+            PaymentRequest.merchant_id == merchant.id, PaymentRequest.merchant_reference == reference,
+            PaymentRequest.status == "approved")):
+        raise ReferencePaid("A payment request for this merchant_reference was already approved: it is paid.")
+    for payment in _pending_requests_for_reference(merchant, reference):
+        expire_if_overdue(payment, now=now)
+        if payment.status == "pending":
+            raise ReferencePending(REFERENCE_PENDING_MESSAGE)
 
 
 def _replay(merchant, key, fingerprint):

@@ -195,8 +195,21 @@ def request_payment(order, card_number, idempotency_key, bank, callback_url):
         db.session.commit()
         return attempt
     except BankRejected as exc:
+        if exc.status == 409 and exc.code == "reference_pending":
+            # The bank holds a pending request for this order that we never heard of (its answer was
+            # lost). Never a second one beside it: the attempt stays "error", so the request's webhook
+            # is adopted, and the shopper may try again once it is decided or expired.
+            attempt.status, attempt.error = "error", exc.message[:300]
+            order.status = status_before
+            db.session.commit()
+            raise ShopError("A payment for this order may already be waiting in your banking app. Approve it "
+                            "there, or wait for it to expire, then try again.") from None
         if exc.status == 409 and retrying_unknown_outcome:
-            # A retry of an unknown outcome with another card: start afresh with a new key.
+            # A retry of an unknown outcome with another card: the old key was for the other card.
+            # Ask again with a new key; if the lost request exists and is pending, the bank refuses (above).
+            db.session.rollback()  # nothing unsaved: read afresh what a webhook may have written meanwhile
+            if attempt.status != "requesting":  # a webhook adopted the lost request meanwhile
+                return attempt
             attempt.idempotency_key, attempt.status = new_payment_token(), "error"
             order.status = status_before
             db.session.commit()
@@ -241,7 +254,18 @@ def apply_payment_update(payment_request, attempt=None):
     if attempt is None:
         attempt = db.session.scalar(select(PaymentAttempt).where(
             PaymentAttempt.bank_payment_request_id == payment_request.get("id")))
-        if attempt is None:
+    if attempt is None:
+        # Not known by id: the bank may have created it although its answer was lost (a timeout).
+        # Its merchant_reference names the order; if the order's latest attempt is still without a
+        # bank id, this is the request it asked for: adopt it, so moved money never leaves it unpaid.
+        reference = payment_request.get("merchant_reference")
+        order_id = reference.removeprefix("order-") if isinstance(reference, str) else ""
+        known = reference != order_id and order_id.isascii() and order_id.isdigit() and len(order_id) <= 18
+        order = db.session.get(Order, int(order_id)) if known else None
+        attempt = order.payment if order is not None else None
+        if (attempt is None or attempt.bank_payment_request_id is not None
+                or attempt.status not in ("error", "requesting") or payment_request.get("amount") != order.total
+                or len(payment_request["id"]) > 40):
             return None
     status = payment_request.get("status")
     if status not in ORDER_STATUS_FOR_PAYMENT or attempt.status in FINAL_PAYMENT_STATUSES:
@@ -253,6 +277,7 @@ def apply_payment_update(payment_request, attempt=None):
     attempt.binding_code = payment_request.get("binding_code")
     attempt.expires_at = payment_request.get("expires_at")
     attempt.decline_reason = payment_request.get("decline_reason")
+    attempt.card_last4 = payment_request.get("card_last4") or attempt.card_last4  # an adopted one: its card
     order = attempt.order
     if attempt is order.payment and order.status not in ("paid", "cancelled"):
         order.status = ORDER_STATUS_FOR_PAYMENT[status]

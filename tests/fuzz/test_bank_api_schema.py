@@ -53,7 +53,8 @@ class MerchantClient:
 
     def create_payment_request(self):
         response = requests.post(f"{self.url}/api/v1/payment-requests", timeout=10, json={
-            "amount": 1999, "currency": "ZAR", "card_number": self.card, "merchant_reference": "fuzz"},
+            "amount": 1999, "currency": "ZAR", "card_number": self.card,
+            "merchant_reference": f"fuzz-{uuid.uuid4().hex}"},  # one pending request per reference
             headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": uuid.uuid4().hex})
         assert response.status_code == 201, response.text
         return response.json()["id"]

@@ -98,8 +98,8 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
     # Rate limits per client address ("memory://" is per process; a redis:// URL shares them).
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    # Sign-in: per account from one address (a genuine user's own bucket), plus failed tries per
-    # account from anywhere and per address across accounts (a class shares one address: keep it high).
+    # Sign-in: per account from one address (a genuine user's own bucket), plus tries per account from
+    # anywhere and failed tries per address across accounts (a class shares one address: keep it high).
     RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
     RATELIMIT_SIGNIN_ACCOUNT = os.environ.get("RATELIMIT_SIGNIN_ACCOUNT", "30 per hour")
     RATELIMIT_SIGNIN_ADDRESS = os.environ.get("RATELIMIT_SIGNIN_ADDRESS", "100 per minute")

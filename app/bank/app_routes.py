@@ -63,7 +63,7 @@ def app_static(filename):
 
 @bp.route("/app/login", methods=["GET", "POST"])
 @rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="username")
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="username", failures_only=True)
+@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="username")
 @rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
 def app_login():
     form = LoginForm()

@@ -7,12 +7,15 @@ a registered device. A push subscription, if notifications are on, hangs off
 the same device.
 """
 import hashlib
+import re
 import secrets
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
 from .models import Device
+from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint
 
 DEVICE_COOKIE = "bank_device"
 
@@ -29,30 +32,27 @@ def hash_device_token(token):
     return hashlib.sha256((token or "").encode()).hexdigest()
 
 
+BASE64URL = re.compile(r"[A-Za-z0-9_\-]+=*")  # as browsers encode keys: no stray bytes reach the database
+
+
 def _checked_subscription(subscription):
-    """The browser's PushSubscription, checked: (endpoint, p256dh, auth).
+    """The browser's PushSubscription, checked: (canonical endpoint, p256dh, auth).
 
     The endpoint must be an https URL of a real push service (`PUSH_SERVICE_HOSTS`):
     the bank POSTs to it, so any other address would let a customer aim the bank
     at its own network (SSRF).
     """
-    import re  # noqa: PLC0415
-
-    from flask import current_app  # noqa: PLC0415
-
-    from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint  # noqa: PLC0415
     if not isinstance(subscription, dict):
         raise DeviceError("subscription must be the browser's PushSubscription as JSON.")
-    endpoint = subscription.get("endpoint")
     keys = subscription.get("keys") if isinstance(subscription.get("keys"), dict) else {}
     try:
-        check_push_endpoint(endpoint, current_app.config.get("PUSH_SERVICE_HOSTS", DEFAULT_PUSH_SERVICE_HOSTS))
+        endpoint = check_push_endpoint(subscription.get("endpoint"),
+                                       current_app.config.get("PUSH_SERVICE_HOSTS", DEFAULT_PUSH_SERVICE_HOSTS))
     except OutboundUrlRefused as exc:
         raise DeviceError(f"subscription.endpoint must be the push service URL the browser gave: {exc}") from None
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    base64url = re.compile(r"[A-Za-z0-9_\-]+=*")  # as browsers encode them: no stray bytes reach the database
     if not (isinstance(p256dh, str) and 80 <= len(p256dh) <= 200 and isinstance(auth, str) and 16 <= len(auth) <= 100
-            and base64url.fullmatch(p256dh) and base64url.fullmatch(auth)):
+            and BASE64URL.fullmatch(p256dh) and BASE64URL.fullmatch(auth)):
         raise DeviceError("subscription.keys must hold the browser's p256dh and auth keys.")
     return endpoint, p256dh, auth
 

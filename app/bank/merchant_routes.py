@@ -16,7 +16,7 @@ from .oauth2 import query_client
 
 @bp.route("/merchant/login", methods=["GET", "POST"])
 @rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="client_id")
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="client_id", failures_only=True)
+@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="client_id")
 @rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
 def merchant_login():
     form = MerchantLoginForm()

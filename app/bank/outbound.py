@@ -12,7 +12,7 @@ shown: a status code and a classified reason are all anybody needs.
 import re
 import socket
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -50,8 +50,16 @@ def _host_matches(host, pattern):
     return host == pattern
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def check_push_endpoint(url, setting=DEFAULT_PUSH_SERVICE_HOSTS):
-    """Return `url` if it is a push service endpoint the bank may call; raise `OutboundUrlRefused` if not."""
+    """The endpoint in one canonical spelling, if the bank may call it; raise `OutboundUrlRefused` if not.
+
+    One spelling per endpoint (lower-case host, no default port, no fragment), so that a
+    second device cannot register another customer's subscription written differently
+    (`…#x`, `…:443`) and receive what the bank sends it.
+    """
     if not isinstance(url, str) or not 0 < len(url) <= 1000 or not _URL_CHARACTERS.fullmatch(url):
         raise OutboundUrlRefused("The push endpoint is not a URL.")
     try:
@@ -62,9 +70,12 @@ def check_push_endpoint(url, setting=DEFAULT_PUSH_SERVICE_HOSTS):
     host = (parts.hostname or "").lower()
     if not host or parts.username is not None or parts.password is not None:
         raise OutboundUrlRefused("The push endpoint must name a push service, without credentials.")
+    if parts.fragment or "#" in url:
+        raise OutboundUrlRefused("A push endpoint has no #fragment.")
     for scheme, pattern, any_port in host_rules(setting):
         if parts.scheme == scheme and _host_matches(host, pattern) and (any_port or port in (None, 443)):
-            return url
+            netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+            return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
     raise OutboundUrlRefused(f"{host} is not a push service this bank sends to (an https push service URL "
                              "from the browser's PushSubscription is needed).")
 

@@ -6,8 +6,10 @@ decision instead of at the next tick.
 """
 import logging
 import threading
+import time
 
 from ..common.http import HttpClient
+from ..common.signins import end_idle_sign_ins
 from . import notify, services, webhooks
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,9 @@ class BackgroundLoop:
                 log.exception("%s pass failed", self.name)
 
 
+SESSION_SWEEP_SECONDS = 15
+
+
 class BankWorker(BackgroundLoop):
     """Expires overdue payment requests and delivers due webhooks."""
 
@@ -68,9 +73,15 @@ class BankWorker(BackgroundLoop):
     def __init__(self, app):
         super().__init__(app)
         self.http = HttpClient.from_config(app.config, sender="bank")
+        self.next_session_sweep = 0.0
 
     def run_once(self):
         with self.app.app_context():
             for payment in services.expire_overdue_payment_requests():
                 notify.payment_request_changed(payment)
+            if time.monotonic() >= self.next_session_sweep:  # idle sessions end, and their sockets close
+                self.next_session_sweep = time.monotonic() + SESSION_SWEEP_SECONDS
+                for server in ("bank", "merchant"):
+                    end_idle_sign_ins(server, self.app.config.get(f"{server.upper()}_SESSION_IDLE_SECONDS", 0),
+                                      self.app.config.get(f"{server.upper()}_SESSION_MAX_SECONDS", 0))
             webhooks.deliver_due_webhooks(self.http, self.app.config)

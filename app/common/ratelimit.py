@@ -19,36 +19,49 @@ from .signins import PRINCIPAL_KEYS
 
 
 
-def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False):
+def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False,
+                 account_key=None):
     """Mark a view: limit it to `app.config[config_key]` (e.g. "10 per minute") per `per`.
 
     `failures_only` counts only answers that are not a redirect (a sign-in form that
-    succeeded redirects), so a busy shared address is not locked out by its own successes.
-    Stack several marks for several limits.
+    succeeded redirects), so a busy shared address is not locked out by its own successes;
+    it checks before and counts after, so concurrent failures can overshoot it: never use it
+    where the count is the defence (an account's tries). `account_key` turns the form's
+    account field into the account it names, as the sign-in itself will (e.g. an email in
+    its normalised form), so that another spelling of the same account is the same bucket.
+    Limits per "signed-in" principal are shared by every view marked with the same key:
+    each PIN door draws on the customer's one allowance. Stack several marks for several limits.
     """
     def mark(view):
         specs = getattr(view, "paylab_rate_limits", [])
-        view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field, failures_only)]
+        view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field, failures_only,
+                                            account_key)]
         return view
     return mark
 
 
-def _account(field):
-    return (request.form.get(field) or "").strip().lower()[:254]
+def _account(field, account_key=None):
+    text = request.form.get(field) or ""
+    if account_key is not None:
+        try:
+            return account_key(text)[:254]
+        except Exception:  # not an account name at all: its raw form is its bucket
+            pass
+    return text.strip().lower()[:254]
 
 
 def _signed_in():
     return next((f"{key}:{session[key]}" for key in PRINCIPAL_KEYS if session.get(key)), None)
 
 
-def key_function(per, account_field):
+def key_function(per, account_field, account_key=None):
     """The Flask-Limiter key for one kind of limit."""
     if per == "address":
         return lambda: f"addr:{get_remote_address()}"
     if per == "account":
-        return lambda: f"acct:{_account(account_field)}"
+        return lambda: f"acct:{_account(account_field, account_key)}"
     if per == "account+address":
-        return lambda: f"acct-addr:{_account(account_field)}@{get_remote_address()}"
+        return lambda: f"acct-addr:{_account(account_field, account_key)}@{get_remote_address()}"
     if per == "signed-in":
         return lambda: f"principal:{_signed_in() or get_remote_address()}"
     raise ValueError(f"unknown rate-limit key {per!r}")
@@ -63,12 +76,16 @@ def init_rate_limits(app):
                       headers_enabled=True, key_prefix="paylab")
     for endpoint, view in list(app.view_functions.items()):
         wrapped = view
-        for config_key, methods, per, account_field, failures_only in getattr(view, "paylab_rate_limits", []):
-            wrapped = limiter.limit(
-                lambda key=config_key: app.config[key], key_func=key_function(per, account_field),
-                methods=list(methods), deduct_when=_not_a_redirect if failures_only else None,
-                scope=f"{config_key}:{per}",
-                error_message="Too many attempts. Wait a minute, then try again.")(wrapped)
+        for config_key, methods, per, account_field, failures_only, account_key in getattr(
+                view, "paylab_rate_limits", []):
+            options = dict(key_func=key_function(per, account_field, account_key), methods=list(methods),
+                           deduct_when=_not_a_redirect if failures_only else None,
+                           error_message="Too many attempts. Wait a minute, then try again.")
+            limit = lambda key=config_key: app.config[key]  # noqa: E731  (read at request time: tests change it)
+            if per == "signed-in":
+                wrapped = limiter.shared_limit(limit, scope=f"{config_key}:{per}", **options)(wrapped)
+            else:
+                wrapped = limiter.limit(limit, scope=f"{config_key}:{per}", **options)(wrapped)
         app.view_functions[endpoint] = wrapped
     app.extensions["paylab_limiter"] = limiter
     return limiter

@@ -4,6 +4,7 @@ The SocketIO object belongs to the app (`app.extensions["socketio"]`), so the
 emit works from a request, a socket handler or a background worker alike.
 """
 from flask import current_app
+from flask_socketio import join_room
 
 from .tracing import record_message
 
@@ -12,3 +13,26 @@ def emit_event(event, data, *, room, namespace):
     """Send `event` with `data` to every socket in `room` on `namespace`."""
     current_app.extensions["socketio"].emit(event, data, to=room, namespace=namespace)
     record_message("socket", event=event, data=data, room=room, namespace=namespace)
+
+
+def join_rooms(*rooms):
+    """Join the connecting socket to each room that is not None (in a connect handler)."""
+    for room in rooms:
+        if room:
+            join_room(room)
+
+
+def close_sockets_in_room(room):
+    """Disconnect every socket of this process that is in `room`, in every namespace.
+
+    Used when a sign-in ends: its sockets were let in at connect, and would otherwise go
+    on hearing what is sent to the signed-out customer. (Across processes, each process
+    closes its own: the sign-in record is shared, so each also refuses them on reconnect.)
+    """
+    socketio = current_app.extensions.get("socketio")
+    if socketio is None or socketio.server is None:
+        return
+    manager = socketio.server.manager
+    for namespace in list(manager.get_namespaces()):
+        for sid, _ in list(manager.get_participants(namespace, room)):
+            socketio.server.disconnect(sid, namespace=namespace)

@@ -14,10 +14,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from .clock import utcnow
+from .realtime import close_sockets_in_room
 
 SIGN_IN_KEY = "sign_in"  # the session key holding the sign-in id
 PRINCIPAL_KEYS = ("customer_id", "merchant_id", "user_id")  # who a server's session says is signed in
@@ -38,6 +39,18 @@ class SignIn(db.Model):
 
 def _hash(sign_in_id):
     return hashlib.sha256(sign_in_id.encode()).hexdigest()
+
+
+def sign_in_room(session_data):
+    """The Socket.IO room of this session's sign-in, so its sockets can be closed when it ends; or None."""
+    sign_in_id = session_data.get(SIGN_IN_KEY)
+    return f"sign-in:{_hash(sign_in_id)}" if isinstance(sign_in_id, str) else None
+
+
+def _ended(hashed_ids):
+    """After the commit: the ended sessions' open sockets go too (they were let in while it was open)."""
+    for hashed in hashed_ids:
+        close_sockets_in_room(f"sign-in:{hashed}")
 
 
 def begin_sign_in(session, server, principal, keep=()):
@@ -63,6 +76,7 @@ def end_sign_in(session):
         db.session.execute(update(SignIn).where(SignIn.id == _hash(sign_in_id), SignIn.ended_at.is_(None))
                            .values(ended_at=utcnow()))
         db.session.commit()
+        _ended([_hash(sign_in_id)])
     session.clear()
 
 
@@ -84,8 +98,32 @@ def is_signed_in(session_data, server, idle_seconds=0, max_seconds=0, now=None):
     if too_idle or too_old:
         record.ended_at = now
         db.session.commit()
+        _ended([record.id])
         return False
     if now - record.last_seen_at > LAST_SEEN_RESOLUTION:
         record.last_seen_at = now
         db.session.commit()
     return True
+
+
+def end_idle_sign_ins(server, idle_seconds=0, max_seconds=0, now=None):
+    """End every open sign-in of `server` that has been idle or open too long; returns how many. Commits.
+
+    A request finds out by itself (`is_signed_in`), but a socket makes no requests: without
+    this sweep, a socket opened before the timeout would go on hearing the customer's payments.
+    """
+    now = now or utcnow()
+    stale = []
+    if idle_seconds:
+        stale.append(SignIn.last_seen_at < now - timedelta(seconds=idle_seconds))
+    if max_seconds:
+        stale.append(SignIn.created_at < now - timedelta(seconds=max_seconds))
+    if not stale:
+        return 0
+    ids = db.session.scalars(select(SignIn.id).where(SignIn.server == server, SignIn.ended_at.is_(None),
+                                                     or_(*stale))).all()
+    if ids:
+        db.session.execute(update(SignIn).where(SignIn.id.in_(ids), SignIn.ended_at.is_(None)).values(ended_at=now))
+        db.session.commit()
+        _ended(ids)
+    return len(ids)

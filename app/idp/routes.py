@@ -49,8 +49,8 @@ def user_required(view):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="email")
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="email", failures_only=True)
+@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="email", account_key=services.normalise_email)
+@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="email", account_key=services.normalise_email)
 @rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
 def sign_in():
     form = SignInForm()

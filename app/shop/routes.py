@@ -111,10 +111,6 @@ def sign_in_with(provider):
     if client is None:
         abort(404, "That sign-in provider is not configured.")
     session["signin_next"] = safe_next(request.args.get("next"))
-    # A journey of its own from the first sign-in step: a journey id planted in this browser
-    # before (a session fixation) never receives what this learner does once signed in.
-    session["journey_id"] = tracing.new_trace_id()
-    tracing.continue_trace(session["journey_id"])
     tracing.record_this_request()
     redirect_uri = f"{current_app.config['PUBLIC_URL']}/shop/auth/{provider}/callback"
     try:
@@ -131,6 +127,10 @@ def sign_in_callback(provider):
     client = auth.login_client(provider)
     if client is None:
         abort(404, "That sign-in provider is not configured.")
+    # A journey nobody else can know, before anything about this learner is said: every id in the
+    # cookie that brought us here (the journey's too) may have been planted by someone else.
+    session["journey_id"] = tracing.new_trace_id()
+    tracing.continue_trace(session["journey_id"])
     tracing.record_this_request()
     try:
         user = auth.complete_sign_in(client)

@@ -104,6 +104,9 @@ def record(app, kind, details):
             journey = Journey(id=trace_id)
             session.add(journey)
         owner = details.get("owner")
+        if owner and journey.owner and owner != journey.owner:
+            log.warning("a message of %s was kept out of a journey owned by someone else", owner)
+            return  # never mix two learners in one journey, whatever a browser's cookie claims
         if owner and not journey.owner:
             journey.owner = owner
         # A request is drawn when it started: it caused what happened while it was being served.

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 HIDDEN = "•••• (redacted)"
 SECRET_FIELDS = {"access_token", "id_token", "refresh_token", "client_secret", "password", "pin", "code",
                  "code_verifier", "webhook_secret", "csrf_token", "token", "secret", "auth", "p256dh",
-                 "client_assertion", "attestationobject", "signature", "authenticatordata", "clientdatajson"}
+                 "client_assertion", "attestationobject", "signature", "authenticatordata", "clientdatajson",
+                 "credential"}  # a passkey answer names the credential and its user (customer-<id>)
 SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "proxy-authorization", "x-csrftoken"}
 CARD_NUMBER = re.compile(r"\b(\d[ -]?){8,15}(\d{4})\b")
 
@@ -86,12 +87,24 @@ def redact_third_parties(kind, details):
         parsed = urlsplit(details.get("url") or "")
         response_headers = {k: v for k, v in (details.get("response_headers") or {}).items()
                             if k.lower() != "location"}  # the push service's id for the message
-        # Nor what the push service answered, verbatim: a third party's text is not ours to show.
+        # Nor what the push service answered, verbatim: a third party's text is not ours to show;
+        # and a failure is named, never quoted (an HTTP library's message repeats the endpoint URL).
         return dict(details, url=f"{parsed.scheme}://{parsed.netloc}/{HIDDEN}", response_headers=response_headers,
-                    response_body=None)
+                    response_body=None, error=_failure_kind(details.get("error")))
     if kind == "ledger":
         return dict(details, entries=[_anonymous_entry(entry) for entry in details.get("entries") or []])
     return details
+
+
+def _failure_kind(error):
+    if not error:
+        return None
+    text = str(error).lower()
+    for words, kind in ((("timed out", "timeout"), "timed out"), (("refused",), "connection refused"),
+                        (("ssl", "certificate"), "TLS error"), (("name or service", "resolve"), "unknown host")):
+        if any(word in text for word in words):
+            return kind
+    return "no answer"
 
 
 def _anonymous_entry(entry):

@@ -21,10 +21,16 @@ TESTS = DEFAULT_PUSH_SERVICE_HOSTS + ",http://127.0.0.1"
     "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAD%2b",
     "https://web.push.apple.com/QGx1c3Q",
     "https://api.push.apple.com/3/device/abc",
-    "https://FCM.googleapis.com:443/fcm/send/x",
 ])
 def test_real_push_services_are_allowed(url):
     assert check_push_endpoint(url) == url
+
+
+def test_an_endpoint_has_one_canonical_spelling():
+    """Another spelling of a subscription must not register as a second one (issue 8 review)."""
+    assert check_push_endpoint("https://FCM.googleapis.com:443/fcm/send/x") == "https://fcm.googleapis.com/fcm/send/x"
+    with pytest.raises(OutboundUrlRefused):
+        check_push_endpoint("https://fcm.googleapis.com/fcm/send/x#again")
 
 
 @pytest.mark.parametrize("url", [

@@ -33,9 +33,7 @@ export async function runDiagnostics(root) {
        standalone ? "Opened from the Home Screen." : needsInstall ? "Not installed: iPhone only delivers push to installed apps."
          : "In a browser tab: fine for push here (installing is optional).");
 
-  const socket = window.paylabBankSocket;
-  const connected = Boolean(socket && socket.connected);
-  show(row("socket"), connected, connected ? `Connected (${socket.io.engine.transport.name})` : "Not connected.");
+  showSocket(row("socket"));
 
   const received = await lastPushReceived();
   const sent = known.last_push;
@@ -47,11 +45,27 @@ export async function runDiagnostics(root) {
   root.dataset.done = "true";
 }
 
+function showSocket(socketRow) {
+  const socket = window.paylabBankSocket;
+  const connected = Boolean(socket && socket.connected);
+  show(socketRow, connected, connected ? `Connected (${socket.io.engine.transport.name})` : "Not connected.");
+}
+
 export function startDiagnostics(root) {
   const run = () => runDiagnostics(root).catch((err) => { root.dataset.error = err.message; });
   root.querySelector("[data-rerun]").addEventListener("click", run);
   navigator.serviceWorker?.addEventListener("message", (event) => {
     if (event.data?.type === "push-received") run();
   });
-  setTimeout(run, 300); // give the socket a moment to connect
+  // The socket row follows the socket itself: a slow phone connects whenever it connects (and
+  // may upgrade to WebSocket later), rather than being judged once after a guessed delay.
+  const socket = window.paylabBankSocket;
+  const socketRow = root.querySelector('[data-check="socket"]');
+  const refresh = () => socketRow && showSocket(socketRow);
+  socket?.on("disconnect", refresh);
+  socket?.on("connect", () => {
+    refresh();
+    socket.io.engine.once("upgrade", refresh);  // polling → websocket
+  });
+  run();
 }

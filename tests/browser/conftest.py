@@ -4,11 +4,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # `make screenshots` points this at docs/screenshots; a plain test run keeps its pictures out of git.
 SCREENSHOTS = ROOT / os.environ.get("SCREENSHOT_DIR", "tests/browser/artifacts")
+# Waits are on conditions, never on a clock: a loaded 2-core machine is slow, not wrong. The context
+# timeout covers actions and locators; expect() has its own (5 s by default), set here to match.
+TIMEOUT_MS = 15000
+expect.set_options(timeout=TIMEOUT_MS)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -38,7 +42,7 @@ def browser(playwright_instance):
 @pytest.fixture
 def laptop(browser):
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-ZA")
-    context.set_default_timeout(10000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     yield page
     context.close()
@@ -47,7 +51,7 @@ def laptop(browser):
 @pytest.fixture
 def phone(browser, playwright_instance):
     context = browser.new_context(**playwright_instance.devices["Pixel 7"], locale="en-ZA")
-    context.set_default_timeout(10000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     yield page
     context.close()

@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from ..support import LiveServer, wait_for
-from .conftest import CHROMIUM_ARGS, chromium_path
+from .conftest import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path
 from .test_payment_loop_browser import add_to_cart_and_check_out, log_in_to_bank
 
 # A function, not a bare expression: Playwright evaluates a bare one with eval(), which the CSP forbids.
@@ -63,7 +63,7 @@ def test_phone_gets_the_push_taps_it_and_approves_and_the_laptop_updates(
         live, browser, playwright_instance, laptop, push_service, customer_factory, screenshots):
     username, password, pin, card = customer_factory()
     context = browser.new_context(**playwright_instance.devices["Pixel 7"], locale="en-ZA")
-    context.set_default_timeout(10000)
+    context.set_default_timeout(TIMEOUT_MS)
     context.grant_permissions(["notifications"], origin=live.url)
     subscription = push_service.subscribe()
     context.add_init_script(FAKE_SUBSCRIBE % json.dumps(subscription))

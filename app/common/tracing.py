@@ -1,7 +1,9 @@
 """The one hook through which cross-server messages are observed, and the trace they belong to.
 
-The HTTP client, the push sender and the socket emitter call `record_message`;
-observers (the walkthrough) subscribe with `add_observer`. A W3C trace context
+The HTTP client, the push sender and the socket emitter call `record_message`,
+which sends the blinker signal `message_crossed` as the app it happens in: an
+observer (the walkthrough) connects for its own app only, so the many apps of a
+test run never hear each other. A W3C trace context
 (`traceparent: 00-<trace id>-<span id>-01`) ties every hop of one checkout
 journey together: the trace id is the journey id. It lives in a context
 variable, so threads and requests each carry their own. Observers must never
@@ -14,22 +16,15 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from blinker import Namespace
+from flask import current_app, has_app_context
+
 from .clock import utcnow
 
 log = logging.getLogger(__name__)
-_observers = []
+message_crossed = Namespace().signal("message-crossed")  # sender: the app; kwargs: kind, details
 _current = ContextVar("paylab_trace", default=None)
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-
-
-def add_observer(callback):
-    if callback not in _observers:
-        _observers.append(callback)
-
-
-def remove_observer(callback):
-    if callback in _observers:
-        _observers.remove(callback)
 
 
 def new_trace_id():
@@ -76,13 +71,21 @@ def trace(trace_id, owner=None):
 
 
 def record_message(kind, **details):
-    """Tell every observer that a message of `kind` ("http", "http-in", "socket", "push", "ledger") crossed."""
+    """Tell this app's observers that a message of `kind` ("http", "http-in", "socket", "push", "ledger") crossed.
+
+    Observers get it on the caller's path, so they must only take note (the walkthrough
+    queues it); their errors are logged and swallowed. Outside an app there is nobody to tell.
+    """
+    if not has_app_context():
+        return
     trace_id, owner = current_trace()
     details.setdefault("trace_id", trace_id)
     details.setdefault("owner", owner)
-    for observer in list(_observers):
+    details.setdefault("recorded_at", utcnow())  # when it happened, whenever an observer gets to it
+    app = current_app._get_current_object()
+    for receiver in message_crossed.receivers_for(app):
         try:
-            observer(kind, details)
+            receiver(app, kind=kind, details=details)
         except Exception:
             log.exception("message observer failed")
 

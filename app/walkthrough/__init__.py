@@ -9,9 +9,10 @@ def init_walkthrough(app):
     from ..common import tracing
     from . import routes  # noqa: F401  (routes register on bp)
     from .events import WalkthroughNamespace
-    from .recorder import record
+    from .recorder import RecordQueue
 
     app.register_blueprint(bp)
     app.extensions["socketio"].on_namespace(WalkthroughNamespace("/walkthrough"))
-    observer = app.extensions["walkthrough_observer"] = lambda kind, details: record(app, kind, details)
-    tracing.add_observer(observer)
+    # The app keeps the queue alive; the signal holds it weakly, for this app's messages only.
+    recorder = app.extensions["walkthrough_recorder"] = RecordQueue(app)
+    tracing.message_crossed.connect(recorder.take, sender=app)

@@ -5,7 +5,9 @@ emitter, the browsers' requests): no server's internals.
 """
 import json
 import logging
+import queue
 import re
+import threading
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -80,6 +82,45 @@ def classify(kind, details):
     return sender, receiver, label, status, step, factors
 
 
+class RecordQueue:
+    """Takes note of messages on the caller's path and records them on a thread of its own.
+
+    Storing a message and pushing it to the open walkthrough is a database commit and a
+    socket emit: neither belongs inside the HTTP client's `finally`, on a payment's path.
+    The drain thread starts on demand and ends when idle (test runs make hundreds of apps).
+    """
+
+    IDLE_SECONDS = 5
+
+    def __init__(self, app):
+        self.app = app
+        self.queue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def take(self, app, kind, details):
+        self.queue.put((kind, details))
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._drain, name="walkthrough-recorder", daemon=True)
+                self.thread.start()
+
+    def _drain(self):
+        while True:
+            try:
+                kind, details = self.queue.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    if self.queue.empty():
+                        self.thread = None
+                        return
+                continue
+            try:
+                record(self.app, kind, details)
+            except Exception:
+                log.exception("could not record a walkthrough message")
+
+
 def record(app, kind, details):
     """The tracing observer: store the message of a journey and push it to the owner's open walkthrough."""
     trace_id = details.get("trace_id")
@@ -112,7 +153,8 @@ def record(app, kind, details):
         # A request is drawn when it started: it caused what happened while it was being served.
         # Taken when it started where known: subtracting its duration from "now" would place it
         # late by however long this thread waited before getting here, out of order on a busy machine.
-        started = details.get("started_at") or utcnow() - timedelta(milliseconds=details.get("duration_ms") or 0)
+        ended = details.get("recorded_at") or utcnow()
+        started = details.get("started_at") or ended - timedelta(milliseconds=details.get("duration_ms") or 0)
         message = TraceMessage(journey=journey, kind=kind, sender=sender, receiver=receiver, label=label[:200],
                                status=str(status) if status is not None else None,
                                duration_ms=details.get("duration_ms"), step=step, details=json.dumps(payload, ensure_ascii=False),

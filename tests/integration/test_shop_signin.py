@@ -176,14 +176,14 @@ def test_the_shops_provider_calls_go_through_the_traced_http_client(live):
     from app.common import tracing
     seen = []
 
-    def observer(kind, details):
+    def observer(app, kind, details):
         if kind == "http" and details["sender"] == "shop":
             seen.append((details["method"], details["url"].split("?")[0], details["status"]))
-    tracing.add_observer(observer)
+    tracing.message_crossed.connect(observer, sender=live.app)
     try:
         Shopper.signed_in(live)
     finally:
-        tracing.remove_observer(observer)
+        tracing.message_crossed.disconnect(observer, sender=live.app)
     internal = live.app.config["INTERNAL_URL"]
     assert ("POST", f"{internal}/idp/token", 200) in seen
     assert ("GET", f"{internal}/idp/userinfo", 200) in seen  # PUBLIC_URL mapped to INTERNAL_URL

@@ -1,6 +1,5 @@
 """Redaction (no secret reaches a stored trace) and W3C traceparent parsing and propagation."""
 import json
-import threading
 
 import pytest
 
@@ -80,19 +79,23 @@ def test_each_hop_gets_a_new_span_in_the_same_trace():
     assert first != second and tracing.parse_traceparent(first) == tracing.parse_traceparent(second) == trace_id
 
 
-def test_observers_see_the_trace_and_cannot_break_the_message():
-    seen = []
+def test_observers_see_their_apps_messages_only_and_cannot_break_them(app):
+    from flask import Flask
+    other_app = Flask("another")
+    seen, elsewhere = [], []
 
-    this_thread = threading.get_ident()
-
-    def observer(kind, details):
-        if threading.get_ident() == this_thread:  # observers are process-wide: other tests' servers still run
-            seen.append((kind, details["trace_id"]))
+    def observer(sender, kind, details):
+        seen.append((kind, details["trace_id"]))
         raise RuntimeError("a broken observer")
-    tracing.add_observer(observer)
+    def other_observer(sender, **message):
+        elsewhere.append(message)
+    tracing.message_crossed.connect(observer, sender=app)
+    tracing.message_crossed.connect(other_observer, sender=other_app)
     try:
-        with tracing.trace("ab" * 16):
+        with app.app_context(), tracing.trace("ab" * 16):
             tracing.record_message("socket", event="order_status")
     finally:
-        tracing.remove_observer(observer)
+        tracing.message_crossed.disconnect(observer, sender=app)
+        tracing.message_crossed.disconnect(other_observer, sender=other_app)
     assert seen == [("socket", "ab" * 16)]
+    assert elsewhere == []  # another app's observer hears nothing of this one

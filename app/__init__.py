@@ -20,6 +20,7 @@ from .extensions import create_socketio, csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist"
+COMMON_STATIC = Path(__file__).resolve().parent / "common" / "static"
 
 
 def create_app(config_class=Config, instance_path=None):
@@ -60,6 +61,11 @@ def create_app(config_class=Config, instance_path=None):
     from .cli import register_cli
     register_cli(app)
     init_rate_limits(app)  # after every view is registered: it wraps the marked ones
+
+    @app.route("/static/common/<path:filename>")
+    def common_static(filename):
+        """Browser code that more than one server's pages use (one copy, not one per server)."""
+        return send_from_directory(COMMON_STATIC, filename, max_age=3600)
 
     @app.route("/static/vendor/socket.io.min.js")
     def socket_io_client():

@@ -1,5 +1,6 @@
 // The bank app's live parts: the pending list and the approval screen follow the bank over Socket.IO.
 // The server puts this socket in its customer's room from the bank session; we never name a room.
+import {showTimeLeft} from "/static/common/js/countdown.js";
 
 function connect(onChange) {
   if (typeof io !== "function") return null;
@@ -52,18 +53,11 @@ export function startApprovalList(section) {
   setInterval(() => refresh().catch(() => {}), 15000); // a safety net if the socket is blocked
 }
 
-function tick(el) {
-  const expiresAt = Date.parse(el.dataset.expiresAt || "");
-  if (Number.isNaN(expiresAt)) return;
-  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
-  el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
-}
-
 export function watchApproval(section) {
   const countdown = section.querySelector("[data-countdown]");
   if (countdown) {
-    tick(countdown);
-    setInterval(() => tick(countdown), 1000);
+    showTimeLeft(countdown);
+    setInterval(() => showTimeLeft(countdown), 1000);
   }
   let submitting = false;
   section.querySelectorAll("form").forEach((form) => form.addEventListener("submit", () => { submitting = true; }));

@@ -1,4 +1,5 @@
 // Fingerprint or face (WebAuthn): set one up, approve with it. The bank checks every answer.
+import {csrfHeaders} from "./http.js";
 
 function toBytes(base64url) {
   const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(base64url.length / 4) * 4, "=");
@@ -9,10 +10,6 @@ function toBase64url(buffer) {
   return btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function csrfHeaders() {
-  const token = document.querySelector('meta[name="csrf-token"]')?.content || "";
-  return {"Content-Type": "application/json", "X-CSRFToken": token};
-}
 
 async function postJson(url, body) {
   const response = await fetch(url, {method: "POST", headers: csrfHeaders(), body: JSON.stringify(body)});

@@ -1,5 +1,6 @@
 // Push in the bank app: register the service worker, subscribe, tell the bank about this device.
 // Small ES module, no bundler. The VAPID public key always comes from the bank.
+import {csrfHeaders} from "./http.js";
 
 export const SW_URL = "/bank/app/sw.js";
 export const SCOPE = "/bank/app/";
@@ -27,10 +28,6 @@ export async function registerServiceWorker() {
   return navigator.serviceWorker.register(SW_URL, {scope: SCOPE});
 }
 
-function csrfHeaders() {
-  const token = document.querySelector('meta[name="csrf-token"]')?.content || "";
-  return {"Content-Type": "application/json", "X-CSRFToken": token};
-}
 
 export function deviceName() {
   const ua = navigator.userAgent;

@@ -1,5 +1,6 @@
 // The order page's live status: Socket.IO first, polling the shop while the socket is down.
 // The server decides which orders this browser hears about (its shop session); we only filter by id.
+import {showTimeLeft} from "/static/common/js/countdown.js";
 
 const POLL_MS = 3000;
 const FINAL_LABELS = { approved: "Approved", declined: "Declined", expired: "Expired", cancelled: "Cancelled" };
@@ -27,11 +28,7 @@ export function renderStatus(root, status) {
 }
 
 export function tickCountdown(root) {
-  const el = root.querySelector("[data-countdown]");
-  const expiresAt = Date.parse(el.dataset.expiresAt || "");
-  if (Number.isNaN(expiresAt)) return;
-  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
-  el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+  showTimeLeft(root.querySelector("[data-countdown]"));
 }
 
 export function startOrderStatus(root, initialStatus) {

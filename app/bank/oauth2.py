@@ -3,7 +3,6 @@
 Merchants authenticate with `client_secret_basic` and get a short-lived bearer
 token with scope `payments`; the API checks that token on every call.
 """
-import hashlib
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
@@ -12,12 +11,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..common.errors import ApiError
+from ..common.security import token_hash as hash_token
 from ..extensions import db
 from .models import AccessToken, Merchant
-
-
-def hash_token(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class MerchantCredentialsGrant(grants.ClientCredentialsGrant):

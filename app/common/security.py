@@ -6,7 +6,9 @@ Signing the timestamp with the body stops an old, valid event from being replaye
 """
 import hashlib
 import hmac
+import re
 import time
+from urllib.parse import urlsplit
 
 
 class SignatureError(ValueError):
@@ -62,3 +64,25 @@ def verify_webhook_signature(secret, header, body, tolerance=300, now=None):
     if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
         raise SignatureError("signature does not match")
     return timestamp
+
+
+# --- small rules every server follows ------------------------------------------------------
+
+_UNSAFE_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def local_path_or(target, prefix, fallback):
+    """`target` if it is a path under `prefix` on this site, else `fallback`: a `next` parameter can
+    never send anyone to another site (no scheme, no host, no `//` or backslash tricks), nor break
+    the Location header (no control characters)."""
+    target = target if isinstance(target, str) else ""
+    if not target.startswith(prefix) or target.startswith("//") or _UNSAFE_IN_A_PATH.search(target):
+        return fallback
+    parsed = urlsplit(target)
+    return fallback if parsed.scheme or parsed.netloc else target
+
+
+def token_hash(token):
+    """What is stored of a bearer token, device token or session id: its SHA-256, so that a read
+    of the database alone does not hand anyone a credential."""
+    return hashlib.sha256((token or "").encode()).hexdigest()

@@ -10,7 +10,6 @@ stay idle too long (the bank, as banking apps do).
 This is plumbing shared by every server, like a session store: it knows a
 server's name and an opaque principal ("customer:7"), nothing of their data.
 """
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from sqlalchemy import or_, select, update
 from ..extensions import db
 from .clock import utcnow
 from .realtime import close_sockets_in_room
+from .security import token_hash
 
 SIGN_IN_KEY = "sign_in"  # the session key holding the sign-in id
 PRINCIPAL_KEYS = ("customer_id", "merchant_id", "user_id")  # who a server's session says is signed in
@@ -38,7 +38,7 @@ class SignIn(db.Model):
 
 
 def _hash(sign_in_id):
-    return hashlib.sha256(sign_in_id.encode()).hexdigest()
+    return token_hash(sign_in_id)
 
 
 def sign_in_room(session_data):

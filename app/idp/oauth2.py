@@ -6,7 +6,6 @@ code revokes the tokens issued from it), parameters checked against their
 grammar before anything else, and an RS256 id_token signed with the key in
 instance/.
 """
-import hashlib
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -22,6 +21,7 @@ from flask import request as flask_request
 from sqlalchemy import select
 
 from ..common.errors import ApiError
+from ..common.security import token_hash as hash_token
 from ..extensions import db
 from .keys import load_signing_key
 from .models import AuthorizationCode, Client, Token, User
@@ -34,10 +34,6 @@ ID_TOKEN_LIFETIME_SECONDS = 3600
 
 def issuer():
     return current_app.config["PUBLIC_URL"] + "/idp"
-
-
-def hash_token(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def query_client(client_id):

@@ -1,17 +1,16 @@
 """PayLab ID's pages and endpoints: sign up/in/out, authorize + consent, token, userinfo, JWKS, discovery."""
 from functools import wraps
-from urllib.parse import urlparse
 
 from authlib.oauth2 import OAuth2Error
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from ..common.ratelimit import rate_limited
+from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import csrf, db
 from . import bp, services
 from .forms import ConfirmForm, ConsentForm, SignInForm, SignUpForm
 from .keys import public_jwks
-from .parameters import CONTROL_CHARACTERS
 from .models import User
 from .oauth2 import discovery_document, oidc_server, require_user_token, user_info
 
@@ -25,11 +24,7 @@ def current_user():
 
 def _safe_next(target):
     """Only paths on this provider: a `next` can never send you to another site, nor break the Location header."""
-    parsed = urlparse(target or "")
-    if parsed.scheme or parsed.netloc or not (target or "").startswith("/idp/") or (target or "").startswith("//") \
-            or CONTROL_CHARACTERS.search(target):
-        return url_for("idp.account")
-    return target
+    return local_path_or(target, "/idp/", url_for("idp.account"))
 
 
 def _sign_in(user):

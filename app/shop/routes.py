@@ -1,7 +1,6 @@
 """The shop's pages. Thin: forms in, `services` does the work, templates out."""
 import secrets
 from functools import wraps
-from urllib.parse import urlparse
 
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
@@ -9,6 +8,7 @@ from ..common.errors import ApiError
 from ..common.http import HttpClient
 from ..common import tracing
 from ..common.qr import qr_svg
+from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
 from . import auth, bp, services
@@ -69,11 +69,7 @@ def signin_required(view):
 
 def safe_next(target):
     """Only paths in this shop: `next` can never send anyone to another site."""
-    target = target or ""
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/shop/") or target.startswith("//") or "\\" in target:
-        return url_for("shop.catalogue")
-    return target
+    return local_path_or(target, "/shop/", url_for("shop.catalogue"))
 
 
 @bp.app_context_processor

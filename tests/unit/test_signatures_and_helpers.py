@@ -159,3 +159,14 @@ def test_parse_money_valid(text, cents):
 def test_parse_money_invalid(text):
     with pytest.raises(InvalidAmount):
         parse_money(text)
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("/shop/orders/", "/shop/orders/"), ("/shop/cart?x=1", "/shop/cart?x=1"),
+    ("//evil.example/shop/", "FALLBACK"), ("https://evil.example/shop/", "FALLBACK"), ("/shop\\@evil", "FALLBACK"),
+    ("/shop/\r\nSet-Cookie: x", "FALLBACK"), ("/bank/app/", "FALLBACK"), ("", "FALLBACK"), (None, "FALLBACK"),
+    (["/shop/"], "FALLBACK"), ("/shop/../idp/", "/shop/../idp/"),  # a path on this site: harmless
+])
+def test_one_rule_for_every_next_parameter(target, expected):
+    from app.common.security import local_path_or
+    assert local_path_or(target, "/shop/", "FALLBACK") == expected

@@ -23,6 +23,15 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                503: "unavailable"}
 
 
+class DomainError(Exception):
+    """What a server's domain logic refuses, in words for people: `message`, and the `field` it is
+    about (if any), which a view shows next to that form field or names in a JSON error."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
 class ApiError(Exception):
     """An error an API view raises to answer `{"error": code, "message": message}`."""
 

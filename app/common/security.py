@@ -10,6 +10,8 @@ import re
 import time
 from urllib.parse import urlsplit
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
 
 class SignatureError(ValueError):
     """A webhook whose signature is missing, malformed, wrong or too old."""
@@ -86,3 +88,16 @@ def token_hash(token):
     """What is stored of a bearer token, device token or session id: its SHA-256, so that a read
     of the database alone does not hand anyone a credential."""
     return hashlib.sha256((token or "").encode()).hexdigest()
+
+
+# A hash to check against when an account is unknown: both answers then cost one password hash.
+_NOBODY = generate_password_hash("nobody-has-this-password")
+
+
+def account_if_password_matches(account, password):
+    """`account` if `password` is its password, else None; an unknown account (None) costs the
+    same hash as a known one, so timing does not tell which usernames or emails exist."""
+    if account is None:
+        check_password_hash(_NOBODY, password or "")
+        return None
+    return account if account.check_password(password or "") else None

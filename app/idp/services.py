@@ -5,9 +5,11 @@ import time
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from ..common.clock import utcnow
+from ..common.errors import DomainError
+from ..common.security import account_if_password_matches
 from ..extensions import db
 from .models import AuthorizationCode, Client, Consent, Token, User
 from .parameters import CONTROL_CHARACTERS, PRINTABLE_ASCII
@@ -17,14 +19,11 @@ NAME_MAX_LENGTH = 100
 # Used codes are kept (a replay must find them to revoke their tokens) for longer than any token lives.
 SPENT_CODE_RETENTION_SECONDS = 24 * 3600
 # Compared against when an email is unknown, so a miss costs what a wrong password costs.
-_DUMMY_HASH = generate_password_hash("no-such-user-password")
 SIGN_UP_REFUSED = "You can't create an account with that email address. If you already have one, sign in."
 
 
-class IdpError(Exception):
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message, self.field = message, field
+class IdpError(DomainError):
+    """PayLab ID refuses (an invalid email, a weak password …)."""
 
 
 def normalise_email(text):
@@ -61,10 +60,7 @@ def authenticate(email, password):
     except IdpError:
         email = None
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
-        return None
-    return user if user.check_password(password or "") else None
+    return account_if_password_matches(user, password)
 
 
 def create_client(name, redirect_uris, scope="openid profile email"):

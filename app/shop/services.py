@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..common import tracing
+from ..common.errors import DomainError
 from ..common.security import luhn_valid, normalise_card_number
 from ..extensions import db
 from .bank_client import BankRejected, BankUnavailable
@@ -34,10 +35,8 @@ DECLINE_MESSAGES = {"customer_declined": "You declined it in your banking app.",
                     "card_blocked": "The card is blocked."}
 
 
-class ShopError(Exception):
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message, self.field = message, field
+class ShopError(DomainError):
+    """The shop refuses (an empty cart, a card number with a typo …)."""
 
 
 # --- catalogue and cart ------------------------------------------------------

@@ -27,6 +27,11 @@ _current = ContextVar("paylab_trace", default=None)
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
+def journey_owner(shop_user_id):
+    """Who a journey belongs to: the learner signed in to the shop (the one place this key is built)."""
+    return f"shop-user:{shop_user_id}" if shop_user_id else None
+
+
 def new_trace_id():
     return secrets.token_hex(16)
 

@@ -43,7 +43,7 @@ def load_signed_in_customer():
     g.user = db.session.get(ShopUser, session.get("user_id") or 0)
     if "journey_id" not in session:  # this browser's checkout journey: the trace every hop carries
         session["journey_id"] = tracing.new_trace_id()
-    tracing.continue_trace(session["journey_id"], owner=f"shop-user:{g.user.id}" if g.user else None)
+    tracing.continue_trace(session["journey_id"], owner=tracing.journey_owner(g.user.id if g.user else None))
 
 
 def _shopper_id():
@@ -138,7 +138,7 @@ def sign_in_callback(provider):
     next_path = safe_next(session.get("signin_next"))
     begin_sign_in(session, "shop", f"user:{user.id}", keep=("cart", "journey_id"))
     session["user_id"] = user.id
-    tracing.continue_trace(session["journey_id"], owner=f"shop-user:{user.id}")  # the journey is theirs now
+    tracing.continue_trace(session["journey_id"], owner=tracing.journey_owner(user.id))  # the journey is theirs now
     flash(f"Signed in as {user.name}.", "info")
     return redirect(next_path)
 
@@ -351,7 +351,7 @@ def _own_order(order_id):
 def _continue_order_journey(order):
     """What happens to an order (cancel, retry, a status check) belongs to the checkout that placed it."""
     if order.journey_id:
-        tracing.continue_trace(order.journey_id, owner=f"shop-user:{order.user_id}")
+        tracing.continue_trace(order.journey_id, owner=tracing.journey_owner(order.user_id))
 
 
 @bp.get("/orders/")

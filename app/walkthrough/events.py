@@ -5,10 +5,7 @@ from flask_socketio import Namespace
 from ..common.realtime import join_rooms
 from ..common.sessions import load_server_session
 from ..common.signins import sign_in_room
-
-
-def owner_key(user_id):
-    return f"shop-user:{user_id}"
+from ..common.tracing import journey_owner
 
 
 class WalkthroughNamespace(Namespace):
@@ -18,5 +15,5 @@ class WalkthroughNamespace(Namespace):
         user_id = session.get("user_id")
         if not user_id:
             return False
-        join_rooms(f"owner:{owner_key(user_id)}", sign_in_room(session))  # the latter closes it at sign-out
+        join_rooms(f"owner:{journey_owner(user_id)}", sign_in_room(session))  # the latter closes it at sign-out
         return None

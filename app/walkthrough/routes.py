@@ -4,16 +4,16 @@ from sqlalchemy import select
 
 from ..common.errors import ApiError
 from ..common.sessions import load_server_session
+from ..common.tracing import journey_owner
 from ..extensions import db
 from . import bp
-from .events import owner_key
 from .models import Journey
 from .recorder import LANES, message_json
 
 
 def _owner():
     user_id = load_server_session(current_app, "shop").get("user_id")
-    return owner_key(user_id) if user_id else None
+    return journey_owner(user_id)
 
 
 def _journeys(owner):

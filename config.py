@@ -56,6 +56,10 @@ class Config:
     WEBHOOK_RETRY_BASE_SECONDS = _env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)
     WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 15)
     WEBHOOK_TIMEOUT_SECONDS = _env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+    # Webhook sends run on a pool, one at a time per merchant endpoint: a merchant that never answers
+    # holds one thread, not the others. A claimed event is leased (longer than a send, timeouts included).
+    WEBHOOK_WORKER_THREADS = _env_int("WEBHOOK_WORKER_THREADS", 4)
+    WEBHOOK_LEASE_SECONDS = _env_float("WEBHOOK_LEASE_SECONDS", 60.0)
     # How often the bank's worker wakes up on its own to expire and redeliver.
     BANK_WORKER_INTERVAL_SECONDS = _env_float("BANK_WORKER_INTERVAL_SECONDS", 1.0)
     BACKGROUND_WORKERS = os.environ.get("BACKGROUND_WORKERS", "1") not in ("0", "false", "no")

@@ -19,7 +19,7 @@ def init_bank(app):
     from .oauth2 import init_oauth2
     from .push import PushSender, PushWorker
     from .vapid import default_subject, load_vapid, validate_vapid_subject
-    from .worker import BankWorker
+    from .worker import BankWorker, ExpiryWorker
 
     init_oauth2(app)
     app.register_blueprint(bp)
@@ -34,8 +34,8 @@ def init_bank(app):
             app.logger.warning(warning)
     sender = PushSender(vapid, subject, HttpSettings.from_config(app.config, sender="bank-push"),
                         app.config["PUSH_TIMEOUT_SECONDS"])
-    workers = [BankWorker(app), PushWorker(app, sender)]
-    app.extensions["bank_worker"], app.extensions["bank_push_worker"] = workers
+    workers = [BankWorker(app), PushWorker(app, sender), ExpiryWorker(app)]
+    app.extensions["bank_worker"], app.extensions["bank_push_worker"], app.extensions["bank_expiry_worker"] = workers
     if app.config["BACKGROUND_WORKERS"]:
         _start_workers_on_first_request(app, workers)
 

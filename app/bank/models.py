@@ -238,10 +238,25 @@ class PaymentRequest(BankModel):
     card = db.relationship("Card")
     customer = db.relationship("Customer")
 
+    def status_at(self, now):
+        """The status as of `now`: a pending request past its deadline reads as expired.
+
+        Reads never write: only the expiry sweep stores "expired" (and queues its webhook);
+        until it runs, everyone who looks is told the truth anyway.
+        """
+        if self.status == "pending" and self.expires_at <= now:
+            return "expired"
+        return self.status
+
+    @property
+    def effective_status(self):
+        """`status_at` now: what the API, the bank app and its pages show."""
+        return self.status_at(utcnow())
+
     def to_api(self):
         """The payment request as the merchant API publishes it."""
         data = {
-            "id": self.id, "status": self.status, "amount": self.amount, "currency": self.currency,
+            "id": self.id, "status": self.effective_status, "amount": self.amount, "currency": self.currency,
             "merchant_reference": self.merchant_reference, "description": self.description,
             "binding_code": self.binding_code, "expires_at": isoformat(self.expires_at),
             "created_at": isoformat(self.created_at), "card_last4": self.card.last4,
@@ -280,6 +295,10 @@ class WebhookEvent(BankModel):
     attempt_count = db.Column(db.Integer, nullable=False, default=0)
     delivered_at = db.Column(db.DateTime)
     abandoned_at = db.Column(db.DateTime)
+    # The lease of an event being sent (see `outbox`): which worker holds it, until when. Committed
+    # before the POST; after a crash only an expired lease is claimed again (so no second delivery).
+    claimed_by = db.Column(db.String(64))
+    claimed_until = db.Column(db.DateTime)
 
     merchant = db.relationship("Merchant")
     attempts = db.relationship("WebhookAttempt", back_populates="event", order_by="WebhookAttempt.id")

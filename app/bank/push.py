@@ -22,9 +22,6 @@ what some address said back.
 """
 import json
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections import Counter, namedtuple
@@ -40,6 +37,7 @@ from ..common.clock import isoformat, utcnow
 from ..common.http import traced_session
 from ..common.money import format_money
 from ..extensions import db
+from . import outbox
 from .models import Device, PushAttempt, PushMessage
 from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
 from .worker import BackgroundLoop
@@ -84,14 +82,14 @@ def _checked(payload):
 
 
 def queue_payment_push(payment, app_url):
-    """One message per registered device of the card holder. Commits; returns how many."""
+    """One message per registered device of the card holder, added in the caller's transaction
+    (`services.request_payment` commits them with the request itself); returns how many."""
     devices = db.session.scalars(select(Device).where(Device.customer_id == payment.customer_id,
                                                       Device.endpoint.isnot(None))).all()
     payload = payment_payload(payment, app_url)
     for device in devices:
         db.session.add(PushMessage(device_id=device.id, payment_request_id=payment.id, kind=PAYMENT_KIND,
                                    payload=payload, topic=topic_for(payment.id), expires_at=payment.expires_at))
-    db.session.commit()
     return len(devices)
 
 
@@ -283,15 +281,14 @@ def choose_fairly(candidates, in_flight, free_threads, reserved_for_payments, pe
 def _claimable(now):
     """Queued and due, or 'sending' under a lease that ran out (its worker died mid-send)."""
     return or_(and_(PushMessage.state == "queued", PushMessage.next_attempt_at <= now),
-               and_(PushMessage.state == "sending",
-                    or_(PushMessage.claimed_until.is_(None), PushMessage.claimed_until <= now)))
+               and_(PushMessage.state == "sending", outbox.lease_free(PushMessage, now)))
 
 
 _CLAIM_COLUMNS = (PushMessage.id, PushMessage.kind, PushMessage.device_id, Device.customer_id, Device.endpoint)
 
 
 def _leased(now):
-    return and_(PushMessage.state == "sending", PushMessage.claimed_until > now)
+    return and_(PushMessage.state == "sending", outbox.lease_live(PushMessage, now))
 
 
 def live_claims(now):
@@ -341,8 +338,7 @@ class PushWorker(BackgroundLoop):
         self.lease = timedelta(seconds=config["PUSH_LEASE_SECONDS"])
         self.push_service_hosts = config["PUSH_SERVICE_HOSTS"]
         self.breaker = CircuitBreaker(config["PUSH_CIRCUIT_FAILURES"], config["PUSH_CIRCUIT_OPEN_SECONDS"])
-        # Who holds a lease: unique per worker, so a restarted process never mistakes an old lease for its own.
-        self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.worker_id = outbox.new_worker_id()
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
         self._sending = set()  # message ids this worker's threads hold
         self._sending_lock = threading.Lock()
@@ -370,14 +366,9 @@ class PushWorker(BackgroundLoop):
             expire_stale_messages(now)
             chosen = choose_fairly(due_candidates(now, skip_endpoints=self.breaker.resting()), live_claims(now),
                                    free_threads, self.reserved_for_payments, self.per_customer)
-            claimed = []
-            for claim in chosen:
-                result = db.session.execute(
-                    update(PushMessage).where(PushMessage.id == claim.message_id, _claimable(now))
-                    .values(state="sending", claimed_by=self.worker_id, claimed_until=now + self.lease)
-                    .execution_options(synchronize_session=False))
-                if result.rowcount == 1:
-                    claimed.append(claim)
+            got = set(outbox.claim_rows(PushMessage, [claim.message_id for claim in chosen], _claimable(now),
+                                        self.worker_id, now + self.lease, state="sending"))
+            claimed = [claim for claim in chosen if claim.message_id in got]
             db.session.commit()
         with self._sending_lock:
             self._sending.update(claim.message_id for claim in claimed)

@@ -4,20 +4,24 @@ Endpoints are registered by the bank's operator (`flask bank add-webhook-endpoin
 never by a payment request: a merchant API call can pick one of its merchant's
 endpoints, but cannot make the bank call any other address.
 
-Delivery signs each event, POSTs it, records the attempt (the status code or a
-classified reason, never the answer's body) and backs off on failure. The outbox
-is a table, so a restart loses nothing: whatever was not acknowledged is still due
-and goes out on the next pass.
+Delivery claims due events under a lease (see `outbox`: committed before any
+POST, one event in flight per merchant endpoint across every process), signs each
+event, POSTs it, records the attempt (the status code or a classified reason, never
+the answer's body) and backs off on failure. The outbox is a table, so a restart
+loses nothing: whatever was not acknowledged is due again once its lease runs out.
 """
 import time
+from collections import namedtuple
 from datetime import timedelta
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
 
 from ..common.security import sign_webhook
 from ..extensions import db
 from ..common import tracing
+from . import outbox
 from .models import MerchantWebhookEndpoint, PaymentRequest, WebhookAttempt, WebhookEvent, utcnow
 from .outbound import check_webhook_url, describe_failure, describe_status
 
@@ -59,28 +63,87 @@ def retry_delay(attempt_count, base_seconds):
     return base_seconds * 2 ** (attempt_count - 1)
 
 
-def due_events(now, limit=50):
-    return db.session.scalars(select(WebhookEvent).where(
-        WebhookEvent.delivered_at.is_(None), WebhookEvent.abandoned_at.is_(None),
-        WebhookEvent.next_attempt_at <= now).order_by(WebhookEvent.next_attempt_at).limit(limit)).all()
+WebhookClaim = namedtuple("WebhookClaim", "event_id merchant_id url")
 
 
-def deliver_event(event, http, *, timeout, retry_base, max_attempts, now=None):
-    """One delivery attempt of one event; records it and schedules the next. Commits."""
+def _claimable(now):
+    """Undelivered, not given up, due, and held by no live lease."""
+    return and_(WebhookEvent.delivered_at.is_(None), WebhookEvent.abandoned_at.is_(None),
+                WebhookEvent.next_attempt_at <= now, outbox.lease_free(WebhookEvent, now))
+
+
+def _endpoint_idle(now):
+    """No other event to the same merchant endpoint is being sent: one in flight per endpoint, by any worker."""
+    other = aliased(WebhookEvent)
+    return ~exists().where(other.merchant_id == WebhookEvent.merchant_id, other.url == WebhookEvent.url,
+                           other.id != WebhookEvent.id, outbox.lease_live(other, now))
+
+
+def busy_endpoints(now):
+    """(merchant id, url) of every endpoint an event is being sent to now, by any worker."""
+    return set(db.session.execute(select(WebhookEvent.merchant_id, WebhookEvent.url)
+                                  .where(outbox.lease_live(WebhookEvent, now))).all())
+
+
+def due_candidates(now, limit=200):
+    """Events ready to be claimed, the longest waiting first."""
+    query = (select(WebhookEvent.id, WebhookEvent.merchant_id, WebhookEvent.url).where(_claimable(now))
+             .order_by(WebhookEvent.next_attempt_at, WebhookEvent.id).limit(limit)
+             .with_for_update(skip_locked=True))  # PostgreSQL: rows another worker is claiming
+    return [WebhookClaim(*row) for row in db.session.execute(query).all()]
+
+
+def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None):
+    """Lease up to `free_threads` due events, one per idle endpoint; commits before any POST. Returns the claims."""
+    now = now or utcnow()
+    busy = busy_endpoints(now)
+    chosen = []
+    for candidate in due_candidates(now):
+        endpoint = (candidate.merchant_id, candidate.url)
+        if len(chosen) >= free_threads:
+            break
+        if endpoint not in busy:
+            chosen.append(candidate)
+            busy.add(endpoint)
+    got = set(outbox.claim_rows(WebhookEvent, [claim.event_id for claim in chosen],
+                                and_(_claimable(now), _endpoint_idle(now)), worker_id,
+                                now + timedelta(seconds=lease_seconds)))
+    db.session.commit()
+    return [claim for claim in chosen if claim.event_id in got]
+
+
+def deliver_claimed(event_id, http, config, claimed_by):
+    """Deliver one event this worker leased; returns whether it was acknowledged (None: not ours any more)."""
+    event = db.session.get(WebhookEvent, event_id)
+    if event is None or event.claimed_by != claimed_by:
+        db.session.rollback()
+        return None
+    return deliver_event(event, http, timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
+                         retry_base=config["WEBHOOK_RETRY_BASE_SECONDS"],
+                         max_attempts=config["WEBHOOK_MAX_ATTEMPTS"], claimed_by=claimed_by)
+
+
+def deliver_event(event, http, *, timeout, retry_base, max_attempts, now=None, claimed_by=None):
+    """One delivery attempt of one event; records it and schedules the next. Commits.
+
+    `claimed_by` is the lease this attempt runs under (None: an event nobody leased).
+    """
     payment = db.session.get(PaymentRequest, event.payment_request_id)
-    with tracing.trace(payment.trace_id if payment else None):  # the shop continues the merchant's journey
-        return _deliver(event, http, timeout, retry_base, max_attempts, now)
+    trace_id = payment.trace_id if payment else None
+    sending = (event.id, event.url, event.body.encode(), event.merchant.webhook_secret)
+    db.session.commit()  # end the read: no transaction stays open across the POST
+    with tracing.trace(trace_id):  # the shop continues the merchant's journey
+        return _deliver(*sending, http, timeout, retry_base, max_attempts, now, claimed_by)
 
 
-def _deliver(event, http, timeout, retry_base, max_attempts, now):
-    body = event.body.encode()
-    headers = {"Content-Type": "application/json", "Bank-Signature": sign_webhook(event.merchant.webhook_secret, body),
-               "Bank-Event-Id": event.id}
+def _deliver(event_id, url, body, secret, http, timeout, retry_base, max_attempts, now, claimed_by):
+    headers = {"Content-Type": "application/json", "Bank-Signature": sign_webhook(secret, body),
+               "Bank-Event-Id": event_id}
     started = time.monotonic()
     status_code = error = None
     try:
         # A redirect is not followed: it would send the signed event to an address nobody registered.
-        response = http.post(event.url, data=body, headers=headers, timeout=(min(3.0, timeout), timeout),
+        response = http.post(url, data=body, headers=headers, timeout=(min(3.0, timeout), timeout),
                              allow_redirects=False)
         status_code = response.status_code
         if not 200 <= status_code < 300:
@@ -88,24 +151,44 @@ def _deliver(event, http, timeout, retry_base, max_attempts, now):
     except requests.RequestException as exc:
         error = describe_failure(exc)
     now = now or utcnow()
-    db.session.add(WebhookAttempt(event=event, attempted_at=now, status_code=status_code, error=error,
-                                  duration_ms=int((time.monotonic() - started) * 1000)))
-    event.attempt_count += 1
-    if error is None:
-        event.delivered_at = now
-    elif event.attempt_count >= max_attempts:
-        event.abandoned_at = now
-    else:
-        event.next_attempt_at = now + timedelta(seconds=retry_delay(event.attempt_count, retry_base))
-    db.session.commit()
+    _record_attempt(event_id, now, status_code, error, int((time.monotonic() - started) * 1000), retry_base,
+                    max_attempts, claimed_by)
     return error is None
 
 
-def deliver_due_webhooks(http, config, now=None):
-    """Try every event that is due; returns how many were acknowledged."""
+def _record_attempt(event_id, now, status_code, error, duration_ms, retry_base, max_attempts, claimed_by):
+    """Record the attempt, count it in SQL, and decide what next, ending our lease. Commits."""
+    db.session.add(WebhookAttempt(event_id=event_id, attempted_at=now, status_code=status_code, error=error,
+                                  duration_ms=duration_ms))
+    this_event = WebhookEvent.id == event_id
+    db.session.execute(update(WebhookEvent).where(this_event).values(attempt_count=WebhookEvent.attempt_count + 1)
+                       .execution_options(synchronize_session=False))
+    attempt_count = db.session.scalar(select(WebhookEvent.attempt_count).where(this_event))  # our write, locked
+    ours = WebhookEvent.claimed_by.is_(None) if claimed_by is None else WebhookEvent.claimed_by == claimed_by
+    if error is None:
+        outcome = {"delivered_at": now}
+    elif attempt_count >= max_attempts:
+        outcome = {"abandoned_at": now}
+    else:
+        outcome = {"next_attempt_at": now + timedelta(seconds=retry_delay(attempt_count, retry_base))}
+    result = db.session.execute(update(WebhookEvent).where(this_event, ours)
+                                .values(claimed_by=None, claimed_until=None, **outcome)
+                                .execution_options(synchronize_session=False))
+    if result.rowcount == 0 and error is None:  # our lease ran out mid-send, yet the merchant has it
+        db.session.execute(update(WebhookEvent).where(this_event, WebhookEvent.delivered_at.is_(None))
+                           .values(delivered_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def deliver_due_webhooks(http, config, now=None, worker_id=None):
+    """Claim and try every event that is due, one after another on this thread; returns how many were acknowledged.
+
+    (The bank's worker sends on a pool instead; this is the same claim, for a single caller.)"""
+    worker_id = worker_id or outbox.new_worker_id()
     delivered = 0
-    for event in due_events(now or utcnow()):
-        delivered += deliver_event(event, http, timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
-                                   retry_base=config["WEBHOOK_RETRY_BASE_SECONDS"],
-                                   max_attempts=config["WEBHOOK_MAX_ATTEMPTS"])
+    while claims := claim_due_webhooks(worker_id, 50, config["WEBHOOK_LEASE_SECONDS"], now):
+        for claim in claims:
+            delivered += bool(deliver_claimed(claim.event_id, http, config, worker_id))
+        if now is not None:
+            break  # a fixed clock would find the retries scheduled "now" due again forever
     return delivered

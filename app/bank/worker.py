@@ -7,10 +7,12 @@ decision instead of at the next tick.
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..common.http import HttpClient
 from ..common.signins import end_idle_sign_ins
-from . import notify, services, webhooks
+from ..extensions import db
+from . import notify, outbox, services, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,12 @@ SESSION_SWEEP_SECONDS = 15
 
 
 class BankWorker(BackgroundLoop):
-    """Expires overdue payment requests and delivers due webhooks."""
+    """Delivers due webhooks on a bounded pool, and ends idle sign-ins.
+
+    Each pass claims (leases) only what its free threads can send now, at most one
+    event per merchant endpoint across every process, so a merchant that never
+    answers holds one thread until its timeout, never the others' deliveries.
+    """
 
     name = "bank-worker"
 
@@ -74,14 +81,62 @@ class BankWorker(BackgroundLoop):
         super().__init__(app)
         self.http = HttpClient.from_config(app.config, sender="bank")
         self.next_session_sweep = 0.0
+        self.threads = max(1, app.config["WEBHOOK_WORKER_THREADS"])
+        self.lease_seconds = app.config["WEBHOOK_LEASE_SECONDS"]
+        self.worker_id = outbox.new_worker_id()
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="webhook")
+        self._sending = set()  # event ids this worker's threads hold
+        self._sending_lock = threading.Lock()
+
+    def stop(self):
+        super().stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self):
         with self.app.app_context():
-            for payment in services.expire_overdue_payment_requests():
-                notify.payment_request_changed(payment)
             if time.monotonic() >= self.next_session_sweep:  # idle sessions end, and their sockets close
                 self.next_session_sweep = time.monotonic() + SESSION_SWEEP_SECONDS
                 for server in ("bank", "merchant"):
                     end_idle_sign_ins(server, self.app.config.get(f"{server.upper()}_SESSION_IDLE_SECONDS", 0),
                                       self.app.config.get(f"{server.upper()}_SESSION_MAX_SECONDS", 0))
-            webhooks.deliver_due_webhooks(self.http, self.app.config)
+        for claim in self.claim_due():
+            self.pool.submit(self._send, claim)
+
+    def claim_due(self):
+        """Lease what the free threads can send now (committed before any POST); return the claims."""
+        with self._sending_lock:
+            free_threads = self.threads - len(self._sending)
+        if free_threads <= 0:
+            return []
+        with self.app.app_context():
+            claims = webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds)
+        with self._sending_lock:
+            self._sending.update(claim.event_id for claim in claims)
+        return claims
+
+    def _send(self, claim):
+        try:
+            with self.app.app_context():
+                try:
+                    webhooks.deliver_claimed(claim.event_id, self.http, self.app.config, self.worker_id)
+                except Exception:  # the lease runs out and another pass tries again
+                    log.exception("webhook delivery failed")
+                    db.session.rollback()
+        finally:
+            with self._sending_lock:
+                self._sending.discard(claim.event_id)
+            self.wake()  # a thread is free: claim the next event now, not at the next tick
+
+
+class ExpiryWorker(BackgroundLoop):
+    """Expires overdue payment requests: the bank app hears it, and the webhook worker wakes.
+
+    A loop of its own, so slow webhook or push sends never hold up an expiry.
+    """
+
+    name = "expiry-worker"
+
+    def run_once(self):
+        with self.app.app_context():
+            for payment in services.expire_overdue_payment_requests():
+                notify.payment_request_changed(payment)

@@ -1,0 +1,199 @@
+"""Three real PayLab processes on one database: every webhook and push goes out exactly once.
+
+The merchant's endpoint (in this test) verifies each signature, answers 503 to the
+first two deliveries of every fourth event, and holds one delivery unanswered while
+the test SIGKILLs the process that sent it. After that process's lease runs out,
+another process delivers the event: nothing is lost, and nothing is sent twice
+except the one attempt that was never acknowledged (and never recorded).
+
+SQLite in a shared instance folder by default; with TEST_DATABASE_URL (a PostgreSQL
+server URL) the bank's tables live in a fresh database there, dropped at the end.
+"""
+import itertools
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import requests
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from app.bank import devices, services
+from app.bank.models import Customer, Merchant, PushMessage, WebhookAttempt, WebhookEvent
+from app.bank.webhooks import register_webhook_endpoint
+from app.extensions import db
+
+from ..multiprocess import AppProcess, WebhookReceiver, pid_of_local_port
+from ..pushservice import LocalPushService
+from ..support import free_port, make_app, wait_for
+
+PROCESSES = 3
+APPROVED, EXPIRING = 50, 15
+LEASE_SECONDS = 5.0
+SETTINGS = {
+    "WEBHOOK_LEASE_SECONDS": LEASE_SECONDS, "WEBHOOK_TIMEOUT_SECONDS": 3.0, "WEBHOOK_RETRY_BASE_SECONDS": 0.2,
+    "PUSH_LEASE_SECONDS": LEASE_SECONDS, "PUSH_TIMEOUT_SECONDS": 2.0,
+}
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def bank_database():
+    """None (SQLite in the instance folder), or the URL of a fresh PostgreSQL database, dropped after."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        yield None
+        return
+    server = make_url(server_url)
+    name = f"paylab_multi_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as sql:
+        sql.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as sql:
+            sql.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            sql.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _token(process, client_id, client_secret):
+    response = requests.post(process.url + "/bank/oauth/token", auth=(client_id, client_secret), timeout=10,
+                             data={"grant_type": "client_credentials", "scope": "payments"})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def test_three_processes_deliver_every_event_exactly_once(tmp_path, bank_database):
+    settings = dict(SETTINGS)
+    if bank_database:
+        settings["BANK_DATABASE_URL"] = bank_database
+    instance = tmp_path / "instance"
+    app = make_app(instance, **settings)  # migrated and seeded once, before any process starts
+    receiver = WebhookReceiver(webhook_secret=None).start()
+    pushes = LocalPushService().start()
+    processes = []
+    try:
+        with app.app_context():
+            merchant, client_secret = services.create_merchant("Multi-process Market", receiver.url + "/a")
+            endpoints = [receiver.url + "/a", register_webhook_endpoint(merchant, receiver.url + "/b")]
+            db.session.commit()
+            receiver.secret, client_id = merchant.webhook_secret, merchant.client_id
+            customer = services.create_customer("multi-learner", "correct-horse", "1234", 10 ** 9)
+            card = services.customer_card(customer).number
+            subscription = pushes.subscribe()
+            _, device_token = devices.register_device(customer, None, subscription, "Phone", pin="1234")
+            customer_id, merchant_id = customer.id, merchant.id
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()  # the processes open their own connections
+
+        processes = [AppProcess(instance, free_port(), settings) for _ in range(PROCESSES)]
+        for process in processes:
+            process.wait_ready()
+        tokens = [_token(process, client_id, client_secret) for process in processes]
+        receiver.refuse_every_nth = 4  # every fourth event: 503, 503, then 200
+
+        killed = threading.Event()
+
+        def kill_the_sender_of_the_held_delivery():
+            """SIGKILL the process whose delivery the receiver holds, while it waits for the answer."""
+            if not receiver.held_event.wait(30):
+                return
+            pid = pid_of_local_port(receiver.held[1], [process.pid for process in processes])
+            killed.victim = next((process for process in processes if process.pid == pid), None)
+            if killed.victim is not None:
+                killed.victim.kill()
+                killed.set()
+        threading.Thread(target=kill_the_sender_of_the_held_delivery, daemon=True).start()
+
+        started = time.monotonic()
+        approved_ids = []
+        for n, process, token in zip(range(APPROVED), itertools.cycle(processes), itertools.cycle(tokens)):
+            response = requests.post(process.url + "/bank/api/v1/payment-requests", timeout=15, json={
+                "amount": 1000 + n, "currency": "ZAR", "card_number": card, "merchant_reference": f"multi-{n}",
+                "callback_url": endpoints[n % 2]}, headers={"Authorization": f"Bearer {token}",
+                                                            "Idempotency-Key": secrets.token_hex(8)})
+            assert response.status_code == 201, response.text
+            approved_ids.append(response.json()["id"])
+
+        with app.app_context():
+            merchant = db.session.get(Merchant, merchant_id)
+            for n in range(EXPIRING):  # left to expire: the processes' expiry loops decide them
+                services.request_payment(merchant, f"expiring-{n}", {
+                    "amount": 500 + n, "currency": "ZAR", "card_number": card, "merchant_reference": f"late-{n}",
+                    "callback_url": endpoints[n % 2]}, ttl_seconds=1)
+            customer = db.session.get(Customer, customer_id)
+            for n, payment_id in enumerate(approved_ids):
+                if n == APPROVED // 2:
+                    receiver.hold_next()  # the next delivery is held while its sender is killed
+                services.approve_payment_request(customer, payment_id, "1234", device_token)
+            db.session.remove()
+
+        assert killed.wait(20), "no delivery was held, or its sender could not be told"
+        victim = killed.victim
+        receiver.release()
+        survivors = [process for process in processes if process is not victim]
+
+        def all_delivered():
+            with app.app_context():
+                try:
+                    return db.session.scalar(select(func.count(WebhookEvent.id)).where(
+                        WebhookEvent.merchant_id == merchant_id, WebhookEvent.delivered_at.isnot(None))) \
+                        == APPROVED + EXPIRING
+                finally:
+                    db.session.remove()
+        wait_for(all_delivered, timeout=60, interval=0.2, message="every event delivered")
+        elapsed = time.monotonic() - started
+        time.sleep(LEASE_SECONDS + 0.5)  # room for any duplicate to show up
+
+        with app.app_context():
+            events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.merchant_id == merchant_id)).all()
+            attempt_rows = Counter(db.session.scalars(select(WebhookAttempt.event_id)).all())
+            statuses = Counter(event.type for event in events)
+            counts = {event.id: event.attempt_count for event in events}
+            held_delivered_at = next(e.delivered_at for e in events if e.id == receiver.held[0])
+            push_states = Counter(db.session.scalars(select(PushMessage.state)).all())
+            db.session.remove()
+        push_per_payment = Counter(m["payload"]["id"] for m in pushes.messages)
+        posts = sum(receiver.posts.values())
+        duplicates = {event_id: n for event_id, n in receiver.acknowledged.items() if n > 1}
+        print(f"\nmulti-process ({'PostgreSQL' if bank_database else 'SQLite'}): {len(events)} events "
+              f"({dict(statuses)}), {posts} webhook POSTs received, {sum(receiver.acknowledged.values())} "
+              f"acknowledged, {len(duplicates)} events acknowledged more than once, attempt rows "
+              f"{sum(attempt_rows.values())} vs attempt_count {sum(counts.values())}; pushes sent "
+              f"{len(pushes.messages)} for {len(push_per_payment)} payments ({dict(push_states)}); "
+              f"held event redelivered after the kill; {elapsed:.1f} s")
+
+        assert statuses == {"payment_request.approved": APPROVED, "payment_request.expired": EXPIRING}
+        assert receiver.bad_signatures == 0
+        assert set(receiver.acknowledged) == set(counts), "an event was never acknowledged"
+        assert duplicates == {}, f"acknowledged more than once: {duplicates}"
+        assert dict(attempt_rows) == {event_id: n for event_id, n in counts.items() if n}, \
+            "attempt rows must match attempt_count"
+        for event_id, n in counts.items():
+            # The held POST was never answered nor recorded: the only POST beyond the recorded attempts.
+            assert receiver.posts[event_id] == n + (event_id == receiver.held[0]), event_id
+        refused = receiver.refuse - {receiver.held[0]}
+        assert refused and all(counts[event_id] == 3 for event_id in refused)
+        assert held_delivered_at is not None
+        # Each approved request's push reached the phone once (the expiring ones were created without one).
+        assert all(push_per_payment[payment_id] == 1 for payment_id in approved_ids), push_per_payment
+        assert max(push_per_payment.values()) == 1
+        assert all(process.process.poll() is None for process in survivors)
+    finally:
+        for process in processes:
+            process.stop()
+        receiver.stop()
+        pushes.stop()
+        with app.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()

@@ -104,12 +104,11 @@ def create_payment_request():
     _check_against_document(body, idempotency_key)
     try:
         response, replayed = services.request_payment(
-            merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"])
+            merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"], app_url=notify.bank_app_url())
     except services.BankError as exc:
         raise _api_error(exc) from None
-    if not replayed:
-        payment = services.payment_request_for_merchant(merchant, response["id"])
-        notify.payment_request_created(payment)
+    if not replayed:  # after the commit, which wrote the request and its push messages together
+        notify.payment_request_created(services.payment_request_for_merchant(merchant, response["id"]))
     result = jsonify(response)
     result.status_code = 201
     result.headers["Location"] = f"{current_app.config['PUBLIC_URL']}/bank/api/v1/payment-requests/{response['id']}"

@@ -3,7 +3,6 @@
 Made for a phone screen first. Views are thin; `services` does the work.
 """
 from functools import wraps
-from urllib.parse import urlparse
 
 from flask import (current_app, flash, g, jsonify, redirect, render_template, request, send_from_directory,
                    session, url_for)
@@ -13,6 +12,7 @@ from webauthn.helpers import bytes_to_base64url
 from ..common.errors import ApiError
 from ..common import tracing
 from ..common.ratelimit import rate_limited
+from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
 from . import PWA_DIR, bp, devices, ledger, notify, passkeys, services
@@ -25,10 +25,7 @@ DECLINE_REASON_TEXT = {"customer_declined": "You declined it.", "insufficient_fu
 
 def _safe_next(target):
     """Only local bank-app paths: never an open redirect."""
-    parsed = urlparse(target or "")
-    if parsed.scheme or parsed.netloc or not (target or "").startswith("/bank/app/"):
-        return url_for("bank.app_home")
-    return target
+    return local_path_or(target, "/bank/app/", url_for("bank.app_home"))
 
 
 def customer_required(view):
@@ -143,10 +140,9 @@ def app_approve(request_id):
         for errors in form.errors.values():
             flash(errors[0], "error")
         return redirect(url_for("bank.app_approval", request_id=request_id))
-    def approve_from_a_registered_device():
-        devices.require_registered_device(g.customer, request.cookies.get(devices.DEVICE_COOKIE))  # possession
-        return services.approve_payment_request(g.customer, request_id, form.pin.data)  # knowledge
-    return _decide(request_id, approve_from_a_registered_device)
+    # What the browser sent, every factor of it; the service checks them all (the device cookie too).
+    return _decide(request_id, lambda: services.approve_payment_request(
+        g.customer, request_id, form.pin.data, request.cookies.get(devices.DEVICE_COOKIE)))
 
 
 @bp.post("/app/approvals/<request_id>/decline")
@@ -159,6 +155,7 @@ def app_decline(request_id):
 
 
 def _decide(request_id, decision):
+    """Run a decision service and tell the outcome: a flash message, and on success the live screens."""
     try:  # the phone's tap belongs to the merchant's journey
         tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
     except services.NotFound:
@@ -195,7 +192,7 @@ def app_api_approval(request_id):
 
 
 def _approval_json(payment):
-    return {"id": payment.id, "status": payment.status, "amount": payment.amount,
+    return {"id": payment.id, "status": payment.effective_status, "amount": payment.amount,
             "amount_text": current_app.jinja_env.filters["money"](payment.amount),
             "merchant": payment.merchant.name, "description": payment.description,
             "binding_code": payment.binding_code, "expires_at": payment.to_api()["expires_at"],
@@ -290,10 +287,10 @@ def app_api_approve_with_passkey(request_id):
     pending = session.pop("webauthn_approval", None)
     if not pending or pending.get("request_id") != request_id:
         raise ApiError(409, "no_challenge", "Tap Approve with fingerprint again.")
-    try:
-        passkeys.verify_passkey(g.customer, body["credential"], base64url_to_bytes(pending["challenge"]),
-                                current_app.config["PUBLIC_URL"])
-        payment = services.approve_payment_request_with_passkey(g.customer, request_id)
+    try:  # the service verifies the assertion itself: no approval "with a passkey" without one
+        payment = services.approve_payment_request_with_passkey(
+            g.customer, request_id, body["credential"], base64url_to_bytes(pending["challenge"]),
+            current_app.config["PUBLIC_URL"])
     except passkeys.PasskeyError as exc:
         raise ApiError(403, "passkey_refused", str(exc)) from None
     except services.BankError as exc:

@@ -82,7 +82,7 @@ def register_device(customer, token, subscription=None, name=None, pin=None):
     a new one must pass the PIN check here (knowledge, under the card's lockout) and
     gets a fresh token. The check lives here, not in the caller, so no caller can skip it.
     """
-    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services never import devices)
+    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services imports devices)
     push = _checked_subscription(subscription) if subscription is not None else None
     device = device_for_token(customer, token)
     new_token = None

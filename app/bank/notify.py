@@ -24,12 +24,12 @@ def payment_request_changed(payment):
 
 
 def payment_request_created(payment):
-    """A new request: the bank app's open screens hear it at once, and every registered phone gets a push."""
+    """A new request, committed with its push messages: the bank app's open screens hear it at once,
+    and the push worker sends to every registered phone now rather than at its next tick."""
     payment_request_changed(payment)
-    if payment.status == "pending":
-        from .push import queue_payment_push
-        if queue_payment_push(payment, bank_app_url()):
-            current_app.extensions["bank_push_worker"].wake()
+    push_worker = current_app.extensions.get("bank_push_worker")
+    if payment.status == "pending" and push_worker is not None:
+        push_worker.wake()
 
 
 def bank_app_url():

@@ -40,7 +40,7 @@ def registration_options(customer, public_url, pin):
     A new fingerprint is a new way to approve payments, so it costs the PIN, through the
     card's one PIN check and its lockout (a stolen password alone must not add one).
     """
-    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services never import passkeys)
+    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services imports passkeys)
     check_card_pin(customer_card(customer), pin)
     rp_id, _ = relying_party(public_url)
     options = webauthn.generate_registration_options(

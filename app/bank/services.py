@@ -3,6 +3,11 @@
 Functions take explicit arguments and need no request context. They raise
 `BankError` subclasses, which the API and the bank app translate into JSON
 errors or friendly messages.
+
+The factor policy lives here: an approval checks every factor itself (the
+customer, the registered device and the PIN, or a verified passkey), so no
+caller can skip one. `devices` and `passkeys` hold the lookups and the WebAuthn
+check; they import this module only inside their functions, never at import time.
 """
 import hashlib
 import json
@@ -13,12 +18,13 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from ..common import tracing
-from ..common.security import luhn_check_digit, luhn_valid, normalise_card_number
+from ..common.errors import DomainError
+from ..common.security import account_if_password_matches, luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
-from . import ledger
+from . import devices, ledger, passkeys
 from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
                      WebhookEvent, isoformat, new_id, utcnow)
 
@@ -27,16 +33,10 @@ DECLINE_REASONS = ("customer_declined", "insufficient_funds", "card_blocked")
 CARD_PREFIX = "400012"  # the bank's BIN: every Baobab card starts with it
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
 MAX_AMOUNT = 100_000_000  # R 1 000 000.00
-# A hash to compare against when a username is unknown, so both paths cost the same.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-class BankError(Exception):
+class BankError(DomainError):
     code = "bank_error"
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message, self.field = message, field
 
 
 class InvalidField(BankError):
@@ -171,10 +171,7 @@ def create_customer(username, password, pin, opening_balance, full_name=""):
 def authenticate_customer(username, password):
     """The customer with these credentials, or None; both failures take the same time."""
     customer = db.session.scalar(select(Customer).where(Customer.username == (username or "").strip().lower()))
-    if customer is None:
-        check_password_hash(_DUMMY_HASH, password or "")
-        return None
-    return customer if customer.check_password(password or "") else None
+    return account_if_password_matches(customer, password)
 
 
 def validate_callback_url(url):
@@ -266,13 +263,16 @@ REFERENCE_PENDING_MESSAGE = ("A payment request for this merchant_reference is a
                              "declined, cancelled or expire before you request another.")
 
 
-def request_payment(merchant, idempotency_key, body, ttl_seconds):
+def request_payment(merchant, idempotency_key, body, ttl_seconds, app_url=None):
     """Create a pending payment request once per Idempotency-Key, and once at a time per merchant_reference.
 
     Returns (response_body, replayed). The same key with the same body answers
     the first response again and creates nothing; with another body it is a Conflict.
     While a request for the same merchant_reference is pending, another is a
     Conflict too: one order must never be payable twice (issue 8).
+    A pending request's push messages (one per registered phone of the card holder,
+    linking to `app_url`, the bank app) are written in the same commit: a crash
+    can lose neither without the other.
     """
     if not idempotency_key or len(idempotency_key) > 255:
         raise InvalidField("The Idempotency-Key header is required (at most 255 characters).", "Idempotency-Key")
@@ -299,6 +299,8 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds):
         db.session.flush()  # the partial unique index refuses a second pending request here
         if card.status != "active":
             _finish(payment, "declined", "card_blocked", now)
+        else:
+            _queue_payment_push(payment, app_url)
         response = payment.to_api()
         db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
                                          payment_request_id=payment.id, response_body=json.dumps(response)))
@@ -312,6 +314,13 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds):
             raise ReferencePending(REFERENCE_PENDING_MESSAGE) from None
         raise
     return response, False
+
+
+def _queue_payment_push(payment, app_url):
+    """Add the request's push messages to the outbox, in the caller's transaction."""
+    from .notify import bank_app_url  # noqa: PLC0415
+    from .push import queue_payment_push  # noqa: PLC0415  (push imports the worker, which imports services)
+    return queue_payment_push(payment, app_url or bank_app_url())
 
 
 def _pending_requests_for_reference(merchant, reference):
@@ -348,52 +357,70 @@ def payment_request_for_merchant(merchant, request_id):
     payment = db.session.get(PaymentRequest, request_id)
     if payment is None or payment.merchant_id != merchant.id:
         raise NotFound("No payment request with this id.")
-    expire_if_overdue(payment)
     return payment
 
 
 def payment_request_for_customer(customer, request_id):
+    """The customer's own request. A read: an overdue one reads as expired (`effective_status`), unchanged."""
     payment = db.session.get(PaymentRequest, request_id)
     if payment is None or payment.customer_id != customer.id:
         raise NotFound("No such payment request for you.")
-    expire_if_overdue(payment)
     return payment
 
 
-def pending_requests_for(customer):
-    expire_overdue_payment_requests(customer_id=customer.id)
+def pending_requests_for(customer, now=None):
+    """The customer's requests still waiting for a decision: pending and not yet past their deadline."""
     return db.session.scalars(select(PaymentRequest).where(
-        PaymentRequest.customer_id == customer.id, PaymentRequest.status == "pending")
+        PaymentRequest.customer_id == customer.id, PaymentRequest.status == "pending",
+        PaymentRequest.expires_at > (now or utcnow()))
         .order_by(PaymentRequest.created_at.desc())).all()
 
 
-def recent_requests_for(customer, limit=10):
+def recent_requests_for(customer, limit=10, now=None):
+    """The customer's decided requests, and those overdue that the sweep has not stored as expired yet."""
     return db.session.scalars(select(PaymentRequest).where(
-        PaymentRequest.customer_id == customer.id, PaymentRequest.status != "pending")
+        PaymentRequest.customer_id == customer.id,
+        (PaymentRequest.status != "pending") | (PaymentRequest.expires_at <= (now or utcnow())))
         .order_by(PaymentRequest.created_at.desc()).limit(limit)).all()
 
 
 def _claim(payment, new_status, now, reason=None):
-    """Move a pending request to `new_status` if, and only if, it is still pending and unexpired.
+    """Move a pending request to `new_status` if, and only if, it is still pending (and, for a
+    decision, unexpired). Returns whether this call moved it; if not, the transaction is rolled back.
 
     The conditional UPDATE is the race guard: of two concurrent approvals only
     one sees rowcount 1. On SQLite it is also the statement that takes the write lock.
     """
     conditions = [PaymentRequest.id == payment.id, PaymentRequest.status == "pending"]
-    if new_status != "expired":
+    if new_status == "expired":
+        conditions.append(PaymentRequest.expires_at <= now)
+    else:
         conditions.append(PaymentRequest.expires_at > now)
     result = db.session.execute(
         update(PaymentRequest).where(*conditions)
         .values(status=new_status, decline_reason=reason, decided_at=now)
         .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    claimed = result.rowcount == 1
+    if not claimed:
         db.session.rollback()
-        db.session.refresh(payment)
-        expire_if_overdue(payment, now=max(now, utcnow()))
-        if payment.status == "pending":  # still pending, so it was the deadline that refused it
-            raise Conflict("This payment request has expired.")
-        raise Conflict(f"This payment request is already {payment.status}.")
     db.session.refresh(payment)
+    return claimed
+
+
+def _refuse_unless_pending(payment, now):
+    """A decision needs a pending request before its deadline: anything else is a Conflict that says why."""
+    status = payment.status_at(max(now, utcnow()))
+    if status == "expired":
+        raise Conflict("This payment request has expired.")
+    if status != "pending":
+        raise Conflict(f"This payment request is already {status}.")
+
+
+def _claim_for_decision(payment, new_status, now, reason=None):
+    """Claim the request for a decision, or refuse as it stands now (decided meanwhile, or overdue)."""
+    if not _claim(payment, new_status, now, reason=reason):
+        _refuse_unless_pending(payment, now)
+        raise Conflict("This payment request has expired.")  # still pending: the deadline refused it
 
 
 def _finish(payment, status, reason, now):
@@ -403,35 +430,48 @@ def _finish(payment, status, reason, now):
     queue_webhook_event(payment)
 
 
-def approve_payment_request(customer, request_id, pin, now=None):
-    """The customer approves with their PIN (knowledge). Possession is checked by the caller
-    (a registered device); see `approve_payment_request_with_passkey` for the fingerprint."""
+def approve_payment_request(customer, request_id, pin, device_token, now=None):
+    """The customer approves from a registered device (possession: its token) with their PIN (knowledge).
+
+    Every factor is checked here, in this order: the request is the customer's, the
+    device token is one of theirs (`devices.NotARegisteredDevice` otherwise, before any
+    PIN try is spent), the request can still be decided, and the PIN is right.
+    See `approve_payment_request_with_passkey` for the fingerprint.
+    """
     payment = payment_request_for_customer(customer, request_id)
-    if payment.status != "pending":
-        raise Conflict(f"This payment request is already {payment.status}.")
+    devices.require_registered_device(customer, device_token)
     now = now or utcnow()
+    _refuse_unless_pending(payment, now)
     if payment.card.status == "active":  # a blocked card is declined below, whatever the PIN
         try:
             check_card_pin(payment.card, pin)
         except CardLocked:  # this very attempt locked the card: the payment it was for is declined
-            _claim(payment, "declined", now, reason="card_blocked")
-            queue_webhook_event(payment)
-            db.session.commit()
+            if _claim(payment, "declined", now, reason="card_blocked"):
+                queue_webhook_event(payment)
+                db.session.commit()
             raise
     return _move_the_money(payment, now)
 
 
-def approve_payment_request_with_passkey(customer, request_id, now=None):
-    """The customer approved with a verified passkey (possession and inherence in one)."""
+def approve_payment_request_with_passkey(customer, request_id, credential, challenge, public_url, now=None):
+    """The customer approves with a passkey: possession and inherence in one signed answer.
+
+    The assertion (`credential`, as the browser returned it) is verified here against the
+    customer's own stored key, the `challenge` the bank issued and the relying party of
+    `public_url`, with user verification required (`passkeys.PasskeyError` otherwise).
+    """
     payment = payment_request_for_customer(customer, request_id)
-    if payment.status != "pending":
-        raise Conflict(f"This payment request is already {payment.status}.")
-    return _move_the_money(payment, now or utcnow())
+    now = now or utcnow()
+    _refuse_unless_pending(payment, now)
+    if not challenge:
+        raise passkeys.PasskeyError("No fingerprint check was started for this approval.")
+    passkeys.verify_passkey(customer, credential, challenge, public_url)
+    return _move_the_money(payment, now)
 
 
 def _move_the_money(payment, now):
     """Claim the request, then move the money, atomically."""
-    _claim(payment, "approved", now)
+    _claim_for_decision(payment, "approved", now)
     # Lock the paying account: two requests against one balance must not both pass the check.
     account = db.session.execute(select(Account).where(Account.id == payment.card.account_id)
                                  .with_for_update()).scalar_one()
@@ -457,7 +497,7 @@ def _move_the_money(payment, now):
 def decline_payment_request(customer, request_id, now=None):
     payment = payment_request_for_customer(customer, request_id)
     now = now or utcnow()
-    _claim(payment, "declined", now, reason="customer_declined")
+    _claim_for_decision(payment, "declined", now, reason="customer_declined")
     queue_webhook_event(payment)
     db.session.commit()
     return payment
@@ -466,13 +506,14 @@ def decline_payment_request(customer, request_id, now=None):
 def cancel_payment_request(merchant, request_id, now=None):
     payment = payment_request_for_merchant(merchant, request_id)
     now = now or utcnow()
-    _claim(payment, "cancelled", now)
+    _claim_for_decision(payment, "cancelled", now)
     queue_webhook_event(payment)
     db.session.commit()
     return payment
 
 
 def expire_if_overdue(payment, now=None):
+    """Store the expiry of this one request if it is overdue (a write path only: see the sweep)."""
     now = now or utcnow()
     if payment.status == "pending" and payment.expires_at <= now:
         expire_overdue_payment_requests(now, request_id=payment.id)
@@ -480,7 +521,9 @@ def expire_if_overdue(payment, now=None):
 
 
 def expire_overdue_payment_requests(now=None, customer_id=None, request_id=None):
-    """Expire every pending request past its deadline; returns the expired ones. Commits."""
+    """The expiry sweep: store "expired" on every pending request past its deadline and queue its
+    webhook; returns the expired ones. Commits. The only place an expiry is persisted (reads
+    merely report it), apart from a new request for the same reference, which needs the old one gone."""
     now = now or utcnow()
     query = select(PaymentRequest.id).where(PaymentRequest.status == "pending", PaymentRequest.expires_at <= now)
     if customer_id is not None:
@@ -490,9 +533,7 @@ def expire_overdue_payment_requests(now=None, customer_id=None, request_id=None)
     expired = []
     for pid in db.session.scalars(query).all():
         payment = db.session.get(PaymentRequest, pid)
-        try:
-            _claim(payment, "expired", now)
-        except Conflict:
+        if not _claim(payment, "expired", now):
             continue  # decided by someone else in the meantime
         queue_webhook_event(payment)
         db.session.commit()

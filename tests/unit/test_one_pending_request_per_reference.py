@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.bank import services
+from app.bank import devices, services
 from app.bank.models import Customer, Merchant, PaymentRequest, utcnow
 from app.extensions import db
 
@@ -113,6 +113,7 @@ def test_a_paid_reference_is_never_requested_again(app):
     card = services.customer_card(customer).number
     body = {"amount": 1000, "currency": "ZAR", "card_number": card, "merchant_reference": "order-paid-once"}
     first, _ = services.request_payment(merchant, "paid-1", body, 120)
-    assert services.approve_payment_request(customer, first["id"], "1234").status == "approved"
+    _device, device_token = devices.register_device(customer, None, pin="1234")
+    assert services.approve_payment_request(customer, first["id"], "1234", device_token).status == "approved"
     with pytest.raises(services.ReferencePaid):
         services.request_payment(merchant, "paid-2", body, 120)

@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.bank import services
+from app.bank import devices, services
 from app.bank.models import Customer, Merchant
 from app.extensions import db
 
@@ -19,49 +19,56 @@ def pending(app):
     return customer, card, body["id"]
 
 
-def test_the_fifth_wrong_pin_locks_the_card(pending):
+@pytest.fixture
+def device_token(pending):
+    """The token of a device the customer registered (before any wrong PIN): approving needs one."""
+    _device, token = devices.register_device(pending[0], None, pin="1234")
+    return token
+
+
+def test_the_fifth_wrong_pin_locks_the_card(pending, device_token):
     customer, card, request_id = pending
     messages = []
     for _ in range(4):
         with pytest.raises(services.WrongPin) as caught:
-            services.approve_payment_request(customer, request_id, "0000")
+            services.approve_payment_request(customer, request_id, "0000", device_token)
         messages.append(caught.value.message)
     assert messages == [f"Wrong PIN. {n} {'try' if n == 1 else 'tries'} left before the card locks." for n in (4, 3, 2, 1)]
     with pytest.raises(services.CardLocked) as caught:
-        services.approve_payment_request(customer, request_id, "0000")
+        services.approve_payment_request(customer, request_id, "0000", device_token)
     assert caught.value.message.startswith("Wrong PIN. Your card is locked")
     assert (card.status, card.failed_pin_attempts) == ("blocked", 5)
     payment = services.payment_request_for_customer(customer, request_id)
     assert (payment.status, payment.decline_reason) == ("declined", "card_blocked")
     with pytest.raises(services.Conflict):  # even the right PIN cannot bring it back
-        services.approve_payment_request(customer, request_id, "1234")
+        services.approve_payment_request(customer, request_id, "1234", device_token)
 
 
-def test_a_new_request_on_a_locked_card_is_declined_card_blocked(pending):
+def test_a_new_request_on_a_locked_card_is_declined_card_blocked(pending, device_token):
     customer, card, request_id = pending
     for _ in range(5):
         with pytest.raises((services.WrongPin, services.CardLocked)):
-            services.approve_payment_request(customer, request_id, "0000")
+            services.approve_payment_request(customer, request_id, "0000", device_token)
     merchant = db.session.scalar(select(Merchant))
     body, _ = services.request_payment(merchant, "key-3", {"amount": 500, "currency": "ZAR", "card_number": card.number,
                                                            "merchant_reference": "order-3"}, 120)
     assert (body["status"], body["decline_reason"]) == ("declined", "card_blocked")
 
 
-def test_a_right_pin_resets_the_count(pending):
+def test_a_right_pin_resets_the_count(pending, device_token):
     customer, card, request_id = pending
     for _ in range(4):
         with pytest.raises(services.WrongPin):
-            services.approve_payment_request(customer, request_id, "9999")
-    services.approve_payment_request(customer, request_id, "1234")
+            services.approve_payment_request(customer, request_id, "9999", device_token)
+    services.approve_payment_request(customer, request_id, "1234", device_token)
     assert (card.status, card.failed_pin_attempts) == ("active", 0)
 
 
-def test_unlock_card_command(pending, runner):
+def test_unlock_card_command(pending, runner, device_token):
     customer, card, request_id = pending
     for _ in range(5):
         with pytest.raises((services.WrongPin, services.CardLocked)):
-            services.approve_payment_request(customer, request_id, "0000")
+            services.approve_payment_request(customer, request_id, "0000", device_token)
     result = runner.invoke(args=["bank", "unlock-card", "--username", "thandi"])
     assert json.loads(result.output) == {"card_number": card.number, "status": "active", "failed_pin_attempts": 0,
                                          "factors_removed": 0}
@@ -69,5 +76,5 @@ def test_unlock_card_command(pending, runner):
     merchant = db.session.scalar(select(Merchant))
     body, _ = services.request_payment(merchant, "key-2", {"amount": 500, "currency": "ZAR", "card_number": card.number,
                                                            "merchant_reference": "order-2"}, 120)
-    assert services.approve_payment_request(customer, body["id"], "1234").status == "approved"
+    assert services.approve_payment_request(customer, body["id"], "1234", device_token).status == "approved"
     assert runner.invoke(args=["bank", "unlock-card", "--card", "4000000000000002"]).exit_code != 0

@@ -33,6 +33,7 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import and_, case, or_, select, update
 
 from ..common import tracing
+from ..common.background import BackgroundLoop
 from ..common.clock import isoformat, utcnow
 from ..common.http import traced_session
 from ..common.money import format_money
@@ -40,7 +41,6 @@ from ..extensions import db
 from . import outbox
 from .models import Device, PushAttempt, PushMessage
 from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
-from .worker import BackgroundLoop
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
@@ -325,6 +325,7 @@ def expire_stale_messages(now):
 class PushWorker(BackgroundLoop):
     """Claims due messages, fairly, and sends them on a small thread pool, off every request path."""
 
+    interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
     name = "push-worker"
 
     def __init__(self, app, sender):

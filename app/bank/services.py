@@ -25,6 +25,7 @@ from ..common.errors import DomainError
 from ..common.security import account_if_password_matches, luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
 from . import devices, ledger, passkeys
+from .push import queue_payment_push
 from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
                      WebhookEvent, isoformat, new_id, utcnow)
 
@@ -319,7 +320,6 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds, app_url=None):
 def _queue_payment_push(payment, app_url):
     """Add the request's push messages to the outbox, in the caller's transaction."""
     from .notify import bank_app_url  # noqa: PLC0415
-    from .push import queue_payment_push  # noqa: PLC0415  (push imports the worker, which imports services)
     return queue_payment_push(payment, app_url or bank_app_url())
 
 

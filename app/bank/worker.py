@@ -1,67 +1,20 @@
-"""The bank's background workers: a loop that wakes on a tick or on demand.
+"""The bank's background workers: webhook delivery, expiry, and the session sweep.
 
-They run off the request path so that a slow merchant or push service never
-slows a customer's approval. `wake()` makes a worker act at once after a
-decision instead of at the next tick.
+Each is a `BackgroundLoop` (app/common/background.py): off the request path, woken at
+once after a decision instead of at the next tick.
 """
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..common.background import BackgroundLoop
 from ..common.http import HttpClient
 from ..common.signins import end_idle_sign_ins
 from ..extensions import db
 from . import notify, outbox, services, webhooks
 
 log = logging.getLogger(__name__)
-
-
-class BackgroundLoop:
-    """A daemon thread calling `run_once()` every `interval` seconds, or sooner when woken."""
-
-    name = "worker"
-
-    def __init__(self, app):
-        self.app = app
-        self.interval = app.config["BANK_WORKER_INTERVAL_SECONDS"]
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = None
-        self._lock = threading.Lock()
-
-    def start(self):
-        with self._lock:
-            if self._thread is None:
-                self.before_start()
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-
-    def before_start(self):
-        """Hook: put things right that a previous process left half done."""
-
-    def stop(self):
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def wake(self):
-        self._wake.set()
-
-    def run_once(self):
-        raise NotImplementedError
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self.run_once()
-            except Exception:  # keep the worker alive; the next tick tries again
-                log.exception("%s pass failed", self.name)
 
 
 SESSION_SWEEP_SECONDS = 15
@@ -75,6 +28,7 @@ class BankWorker(BackgroundLoop):
     answers holds one thread until its timeout, never the others' deliveries.
     """
 
+    interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
     name = "bank-worker"
 
     def __init__(self, app):
@@ -134,6 +88,7 @@ class ExpiryWorker(BackgroundLoop):
     A loop of its own, so slow webhook or push sends never hold up an expiry.
     """
 
+    interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
     name = "expiry-worker"
 
     def run_once(self):

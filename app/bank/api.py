@@ -107,8 +107,6 @@ def create_payment_request():
             merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"], app_url=notify.bank_app_url())
     except services.BankError as exc:
         raise _api_error(exc) from None
-    if not replayed:  # after the commit, which wrote the request and its push messages together
-        notify.payment_request_created(services.payment_request_for_merchant(merchant, response["id"]))
     result = jsonify(response)
     result.status_code = 201
     result.headers["Location"] = f"{current_app.config['PUBLIC_URL']}/bank/api/v1/payment-requests/{response['id']}"
@@ -134,7 +132,6 @@ def cancel_payment_request(request_id):
         payment = services.cancel_payment_request(merchant, request_id)
     except services.BankError as exc:
         raise _api_error(exc) from None
-    notify.payment_request_changed(payment)
     return jsonify(payment.to_api())
 
 

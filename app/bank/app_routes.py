@@ -15,7 +15,7 @@ from ..common.ratelimit import rate_limited
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..extensions import db
-from . import PWA_DIR, bp, devices, ledger, notify, passkeys, services
+from . import PWA_DIR, bp, devices, ledger, passkeys, services
 from .forms import ApproveForm, ConfirmForm, LoginForm, SignupForm
 from .models import Customer
 
@@ -155,22 +155,20 @@ def app_decline(request_id):
 
 
 def _decide(request_id, decision):
-    """Run a decision service and tell the outcome: a flash message, and on success the live screens."""
+    """Run a decision service and tell the outcome in a flash message (the live screens hear it from the
+    after-commit dispatcher, whatever the outcome: an approval, a decline, a lock that declined it)."""
     try:  # the phone's tap belongs to the merchant's journey
         tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
     except services.NotFound:
         pass
     try:
-        payment = decision()
+        decision()
     except devices.NotARegisteredDevice as exc:
         flash(str(exc), "error")
         return redirect(url_for("bank.app_approval", request_id=request_id))
     except services.BankError as exc:
         flash(exc.message, "error")
-        if isinstance(exc, services.CardLocked):  # the lock declined the payment: tell the shop's page too
-            notify.payment_request_changed(services.payment_request_for_customer(g.customer, request_id))
         return redirect(url_for("bank.app_approval", request_id=request_id))
-    notify.payment_request_changed(payment)
     return redirect(url_for("bank.app_approval", request_id=request_id))
 
 
@@ -295,5 +293,4 @@ def app_api_approve_with_passkey(request_id):
         raise ApiError(403, "passkey_refused", str(exc)) from None
     except services.BankError as exc:
         raise ApiError(409, exc.code, exc.message) from None
-    notify.payment_request_changed(payment)
     return jsonify(_approval_json(payment))

@@ -24,7 +24,7 @@ from ..common import tracing
 from ..common.errors import DomainError
 from ..common.security import account_if_password_matches, luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
-from . import devices, ledger, passkeys
+from . import devices, ledger, notify, passkeys
 from .push import queue_payment_push
 from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
                      WebhookEvent, isoformat, new_id, utcnow)
@@ -299,9 +299,10 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds, app_url=None):
         db.session.add(payment)
         db.session.flush()  # the partial unique index refuses a second pending request here
         if card.status != "active":
-            _finish(payment, "declined", "card_blocked", now)
+            _finish(payment, "declined", "card_blocked", now)  # recorded, like every decision, with its webhook
         else:
-            _queue_payment_push(payment, app_url)
+            queue_payment_push(payment, app_url or notify.bank_app_url())
+            notify.payment_request_changed(payment, created=True)
         response = payment.to_api()
         db.session.add(IdempotencyRecord(merchant_id=merchant.id, key=idempotency_key, request_hash=fingerprint,
                                          payment_request_id=payment.id, response_body=json.dumps(response)))
@@ -315,12 +316,6 @@ def request_payment(merchant, idempotency_key, body, ttl_seconds, app_url=None):
             raise ReferencePending(REFERENCE_PENDING_MESSAGE) from None
         raise
     return response, False
-
-
-def _queue_payment_push(payment, app_url):
-    """Add the request's push messages to the outbox, in the caller's transaction."""
-    from .notify import bank_app_url  # noqa: PLC0415
-    return queue_payment_push(payment, app_url or bank_app_url())
 
 
 def _pending_requests_for_reference(merchant, reference):
@@ -544,13 +539,15 @@ def expire_overdue_payment_requests(now=None, customer_id=None, request_id=None)
 # --- webhooks outbox ------------------------------------------------------------
 
 def queue_webhook_event(payment):
-    """Put the merchant's notification of a final status in the outbox, in the caller's transaction."""
+    """Put the merchant's notification of a final status in the outbox, in the caller's transaction,
+    and record the change for the after-commit dispatcher (notify): every decision passes here."""
     event_id = new_id("evt")
     body = json.dumps({"id": event_id, "type": f"payment_request.{payment.status}", "created": int(time.time()),
                        "data": payment.to_api()}, separators=(",", ":"))
     event = WebhookEvent(id=event_id, merchant_id=payment.merchant_id, payment_request_id=payment.id,
                          type=f"payment_request.{payment.status}", url=payment.callback_url, body=body)
     db.session.add(event)
+    notify.payment_request_changed(payment)  # the bank app and the workers hear it once this commits
     return event
 
 

@@ -12,7 +12,7 @@ from ..common.background import BackgroundLoop
 from ..common.http import HttpClient
 from ..common.signins import end_idle_sign_ins
 from ..extensions import db
-from . import notify, outbox, services, webhooks
+from . import outbox, services, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -93,5 +93,4 @@ class ExpiryWorker(BackgroundLoop):
 
     def run_once(self):
         with self.app.app_context():
-            for payment in services.expire_overdue_payment_requests():
-                notify.payment_request_changed(payment)
+            services.expire_overdue_payment_requests()  # each expiry is announced as it commits

@@ -6,6 +6,8 @@ schemathesis fuzz (tests/fuzz) checks that every answer is documented. What a sc
 cannot say (a card's check digit, that the card exists, which webhook endpoints a
 merchant registered) is checked by the bank's services and answered 422, as documented.
 """
+from ..common.money import format_money
+from .services import MAX_AMOUNT
 
 # Text a person or a merchant's system writes: no control characters (a NUL cannot even be
 # stored in PostgreSQL), which also keeps them out of the customer's approval screen.
@@ -21,8 +23,9 @@ CREATE_PAYMENT_REQUEST = {
     "type": "object",
     "required": ["amount", "currency", "card_number", "merchant_reference"],
     "properties": {
-        "amount": {"type": "integer", "minimum": 1, "maximum": 100000000,
-                   "description": "a whole number of cents (minor units) from 1 to 100000000 (R 1 000 000.00)."},
+        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT,
+                   "description": f"a whole number of cents (minor units) from 1 to {MAX_AMOUNT} "
+                                  f"({format_money(MAX_AMOUNT)})."},
         "currency": {"type": "string", "enum": ["ZAR"], "description": "\"ZAR\": Baobab Bank pays in rand only."},
         "card_number": {"type": "string", "pattern": CARD_NUMBER,
                         "description": "the card holder's Baobab Bank card number: 12 to 19 digits (a single space "

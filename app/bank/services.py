@@ -221,7 +221,7 @@ def _validate_payment_body(body, merchant):
         raise InvalidField("The body must be a JSON object.", "body")
     amount = body.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
-        raise InvalidField("amount must be a whole number of cents between 1 and 100000000.", "amount")
+        raise InvalidField(f"amount must be a whole number of cents between 1 and {MAX_AMOUNT}.", "amount")
     if body.get("currency") != "ZAR":
         raise InvalidField("currency must be \"ZAR\": Baobab Bank pays in rand only.", "currency")
     reference = body.get("merchant_reference")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from flask import Blueprint
 
+from ..common.errors import serve_json_errors_under
+
 PWA_DIR = Path(__file__).resolve().parent.parent.parent / "pwa"
 
 _warned = set()
@@ -23,6 +25,7 @@ def init_bank(app):
 
     init_oauth2(app)
     app.register_blueprint(bp)
+    serve_json_errors_under(app, "/bank/api/", "/bank/oauth/", "/bank/app/api/")
     app.cli.add_command(bank_cli)
     app.extensions["socketio"].on_namespace(BankNamespace("/bank"))
 

@@ -19,9 +19,6 @@ from .models import Merchant
 from .oauth2 import authorization_server, require_merchant_token
 from .openapi import CREATE_PAYMENT_REQUEST, IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH, openapi_document
 
-ERROR_STATUS = {services.InvalidField: 422, services.NotFound: 404, services.Conflict: 409}
-
-
 def _ecma_pattern(validator, pattern, instance, schema):
     """`pattern` as JSON Schema means it (ECMA-262): a final `$` is the end of the text.
 
@@ -37,8 +34,7 @@ IDEMPOTENCY_KEY_FORMAT = re.compile(IDEMPOTENCY_KEY)
 
 
 def _api_error(exc):
-    status = next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
-    return ApiError(status, exc.code, exc.message)
+    return ApiError.from_domain(exc)
 
 
 def _authenticated_merchant():

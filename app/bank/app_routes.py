@@ -241,7 +241,7 @@ def app_api_passkey_registration_options():
 
 def pin_refused(exc):
     """A refused PIN check as JSON: 422 when none was typed, else 403 (a locked card: one answer for any PIN)."""
-    return ApiError(422 if isinstance(exc, services.PinMissing) else 403, exc.code, exc.message)
+    return ApiError.from_domain(exc)
 
 
 @bp.post("/app/api/passkeys")
@@ -292,5 +292,5 @@ def app_api_approve_with_passkey(request_id):
     except passkeys.PasskeyError as exc:
         raise ApiError(403, "passkey_refused", str(exc)) from None
     except services.BankError as exc:
-        raise ApiError(409, exc.code, exc.message) from None
+        raise ApiError.from_domain(exc) from None
     return jsonify(_approval_json(payment))

@@ -41,23 +41,23 @@ class BankError(DomainError):
 
 
 class InvalidField(BankError):
-    code = "invalid_field"
+    status, code = 422, "invalid_field"
 
 
 class NotFound(BankError):
-    code = "not_found"
+    status, code = 404, "not_found"
 
 
 class Conflict(BankError):
-    code = "conflict"
+    status, code = 409, "conflict"
 
 
 class WrongPin(BankError):
-    code = "wrong_pin"
+    status, code = 403, "wrong_pin"
 
 
 class CardLocked(BankError):
-    code = "card_locked"
+    status, code = 403, "card_locked"
 
 
 MAX_PIN_ATTEMPTS = 5

@@ -5,7 +5,7 @@ logged and answered with a plain 500 in the right format.
 """
 import logging
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -13,9 +13,20 @@ from .sessions import server_for_path
 
 log = logging.getLogger(__name__)
 
-# URL prefixes whose clients are programs, not people.
-API_PREFIXES = ("/bank/api/", "/bank/oauth/", "/shop/webhooks/", "/shop/api/", "/bank/app/api/", "/idp/token",
-                "/idp/userinfo", "/idp/jwks", "/idp/.well-known/", "/walkthrough/api/")
+API_PREFIXES_KEY = "paylab_api_prefixes"
+
+
+def serve_json_errors_under(app, *prefixes):
+    """A server declares which of its URL prefixes programs call: errors there are answered in JSON.
+
+    Each server names its own (common/ keeps no list of other servers' URLs); a URL that
+    matches no route still gets the right format, which a blueprint's own handler could not give.
+    """
+    app.extensions.setdefault(API_PREFIXES_KEY, set()).update(prefixes)
+
+
+def api_prefixes(app):
+    return tuple(sorted(app.extensions.get(API_PREFIXES_KEY, ())))
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
@@ -25,7 +36,14 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 class DomainError(Exception):
     """What a server's domain logic refuses, in words for people: `message`, and the `field` it is
-    about (if any), which a view shows next to that form field or names in a JSON error."""
+    about (if any), which a view shows next to that form field or names in a JSON error.
+
+    Each kind also says how an API answers it (`status`, `code`), so one mapping serves every
+    JSON view instead of each view guessing (a "not found" answered 409, say).
+    """
+
+    status = 400
+    code = "bad_request"
 
     def __init__(self, message, field=None):
         super().__init__(message)
@@ -39,6 +57,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
+    @classmethod
+    def from_domain(cls, exc):
+        """The JSON answer a domain refusal stands for: its own status, code and message."""
+        return cls(exc.status, exc.code, exc.message)
+
 
 def json_error(status, code, message, headers=None):
     response = jsonify(error=code, message=message)
@@ -48,7 +71,7 @@ def json_error(status, code, message, headers=None):
 
 
 def wants_json():
-    return request.path.startswith(API_PREFIXES) or (
+    return request.path.startswith(api_prefixes(current_app)) or (
         request.accept_mimetypes.best == "application/json")
 
 

@@ -1,6 +1,8 @@
 """The identity provider, PayLab ID: accounts, and an OpenID Connect provider for the shop (and others)."""
 from flask import Blueprint
 
+from ..common.errors import serve_json_errors_under
+
 bp = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates", static_folder="static")
 
 
@@ -12,4 +14,5 @@ def init_idp(app):
 
     init_oidc_server(app)
     app.register_blueprint(bp)
+    serve_json_errors_under(app, "/idp/token", "/idp/userinfo", "/idp/jwks", "/idp/.well-known/")
     app.cli.add_command(idp_cli)

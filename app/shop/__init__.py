@@ -1,6 +1,8 @@
 """The shop, Veldt Market: catalogue, cart, checkout, orders, the bank client and the webhook receiver."""
 from flask import Blueprint
 
+from ..common.errors import serve_json_errors_under
+
 bp = Blueprint("shop", __name__, url_prefix="/shop", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
@@ -11,4 +13,5 @@ def init_shop(app):
     from .events import ShopNamespace
 
     app.register_blueprint(bp)
+    serve_json_errors_under(app, "/shop/webhooks/", "/shop/api/")
     app.extensions["socketio"].on_namespace(ShopNamespace("/shop"))

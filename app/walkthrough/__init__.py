@@ -1,6 +1,8 @@
 """The walkthrough: every message of a checkout journey, recorded through the common tracing hook."""
 from flask import Blueprint
 
+from ..common.errors import serve_json_errors_under
+
 bp = Blueprint("walkthrough", __name__, url_prefix="/walkthrough", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
@@ -12,6 +14,7 @@ def init_walkthrough(app):
     from .recorder import RecordQueue
 
     app.register_blueprint(bp)
+    serve_json_errors_under(app, "/walkthrough/api/")
     app.extensions["socketio"].on_namespace(WalkthroughNamespace("/walkthrough"))
     # The app keeps the queue alive; the signal holds it weakly, for this app's messages only.
     recorder = app.extensions["walkthrough_recorder"] = RecordQueue(app)

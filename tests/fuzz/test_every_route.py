@@ -25,7 +25,7 @@ from werkzeug.routing import IntegerConverter
 from wtforms.fields.core import UnboundField
 
 from app import create_app
-from app.common.errors import API_PREFIXES
+from app.common.errors import api_prefixes
 from app.common.sessions import session_name_for_path
 from config import TestConfig
 
@@ -293,7 +293,7 @@ def _assert_answered_properly(method, path, response):
     final_path = requests.utils.urlparse(response.url).path
     if 400 <= response.status_code < 500 and response.status_code != 405:
         content_type = response.headers.get("Content-Type", "")
-        if final_path.startswith(API_PREFIXES):
+        if final_path.startswith(api_prefixes(_route_map_app())):
             assert content_type.startswith("application/json"), f"{method} {path}: {content_type}"
         elif "json" not in response.request.headers.get("Accept", ""):
             assert content_type.startswith(("text/html", "application/json")), f"{method} {path}: {content_type}"

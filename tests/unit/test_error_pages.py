@@ -37,3 +37,16 @@ def test_api_failures_are_json_without_internals(failing_app, client):
     assert "secret internals" not in response.get_data(as_text=True)
     assert client.get("/bank/api/v1/nothing").get_json()["error"] == "not_found"
     assert client.delete("/bank/oauth/token").get_json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("refusal, status, code", [
+    ("NotFound", 404, "not_found"), ("Conflict", 409, "conflict"), ("InvalidField", 422, "invalid_field"),
+    ("PinMissing", 422, "pin_required"), ("WrongPin", 403, "wrong_pin"), ("CardLocked", 403, "card_locked"),
+    ("ReferencePending", 409, "reference_pending"),
+])
+def test_a_domain_refusal_carries_its_own_http_answer(refusal, status, code):
+    """One mapping for every JSON view: a "not found" is a 404 wherever it is raised, never a 409."""
+    from app.bank import services
+    from app.common.errors import ApiError
+    answer = ApiError.from_domain(getattr(services, refusal)("Said in words."))
+    assert (answer.status, answer.code, answer.message) == (status, code, "Said in words.")

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Blueprint
 
 from ..common.errors import serve_json_errors_under
+from ..common.sessions import serve_sessions_under
 
 PWA_DIR = Path(__file__).resolve().parent.parent.parent / "pwa"
 
@@ -25,6 +26,8 @@ def init_bank(app):
 
     init_oauth2(app)
     app.register_blueprint(bp)
+    serve_sessions_under(app, "/bank", "bank")
+    serve_sessions_under(app, "/bank/merchant", "bank", session_name="merchant")
     serve_json_errors_under(app, "/bank/api/", "/bank/oauth/", "/bank/app/api/")
     app.cli.add_command(bank_cli)
     app.extensions["socketio"].on_namespace(BankNamespace("/bank"))

@@ -6,33 +6,40 @@ name (and the signing salt) follow the server that owns the URL.  The Socket.IO
 endpoint has one path for everyone, so its handlers load the right cookie
 explicitly with `load_server_session`.
 """
-from flask import request
+from flask import current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 from .signins import PRINCIPAL_KEYS, is_signed_in
 
-SERVER_PREFIXES = {"shop": "/shop", "bank": "/bank", "idp": "/idp", "walkthrough": "/walkthrough"}
-# Sessions of their own inside a server: a merchant signing in to the portal must not
-# join (or replace) the bank customer's session in the same browser.
-SESSION_PREFIXES = {"merchant": "/bank/merchant", **SERVER_PREFIXES}
+PREFIXES_KEY = "paylab_session_prefixes"
 
 
-def _owner_of(path, prefixes):
-    for name, prefix in prefixes.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            return name
-    return None
+def serve_sessions_under(app, prefix, server, session_name=None):
+    """A server declares the URL prefix it owns, and the session cookie used under it.
+
+    Each server names its own (common/ keeps no list of other servers' URLs). A prefix
+    inside another gets a session of its own: the merchant portal under /bank/merchant
+    must not join (or replace) the bank customer's session in the same browser.
+    """
+    app.extensions.setdefault(PREFIXES_KEY, {})[prefix] = (server, session_name or server)
 
 
-def server_for_path(path):
+def _owner_of(path, app=None):
+    """(server, session name) of the longest declared prefix that `path` is under, or (None, None)."""
+    prefixes = (app or current_app).extensions.get(PREFIXES_KEY, {})
+    matches = [prefix for prefix in prefixes if path == prefix or path.startswith(prefix + "/")]
+    return prefixes[max(matches, key=len)] if matches else (None, None)
+
+
+def server_for_path(path, app=None):
     """Which server owns this URL path, or None for shared paths (static, socket.io)."""
-    return _owner_of(path, SERVER_PREFIXES)
+    return _owner_of(path, app)[0]
 
 
-def session_name_for_path(path):
+def session_name_for_path(path, app=None):
     """Whose session cookie a URL path uses: its server's, or the merchant portal's."""
-    return _owner_of(path, SESSION_PREFIXES)
+    return _owner_of(path, app)[1]
 
 
 class PerServerSessionInterface(SecureCookieSessionInterface):

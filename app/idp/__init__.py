@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from ..common.errors import serve_json_errors_under
+from ..common.sessions import serve_sessions_under
 
 bp = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates", static_folder="static")
 
@@ -14,5 +15,6 @@ def init_idp(app):
 
     init_oidc_server(app)
     app.register_blueprint(bp)
+    serve_sessions_under(app, "/idp", "idp")
     serve_json_errors_under(app, "/idp/token", "/idp/userinfo", "/idp/jwks", "/idp/.well-known/")
     app.cli.add_command(idp_cli)

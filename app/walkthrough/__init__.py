@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from ..common.errors import serve_json_errors_under
+from ..common.sessions import serve_sessions_under
 
 bp = Blueprint("walkthrough", __name__, url_prefix="/walkthrough", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -14,6 +15,7 @@ def init_walkthrough(app):
     from .recorder import RecordQueue
 
     app.register_blueprint(bp)
+    serve_sessions_under(app, "/walkthrough", "walkthrough")
     serve_json_errors_under(app, "/walkthrough/api/")
     app.extensions["socketio"].on_namespace(WalkthroughNamespace("/walkthrough"))
     # The app keeps the queue alive; the signal holds it weakly, for this app's messages only.

@@ -268,7 +268,7 @@ def fuzzed_request(draw, rule_text, known_values):
 def _send(world, browser, method, path, query, options):
     headers = dict(options.get("headers", {}))
     data = options.get("data")
-    session_name = session_name_for_path(path)
+    session_name = session_name_for_path(path, _route_map_app())
     token = browser.token(session_name) if session_name else None
     if token:
         headers["X-CSRFToken"] = token
@@ -320,7 +320,7 @@ def test_no_input_makes_a_route_fail(world, method, rule_text, case_tally):
         case_tally.count()
         response = _send(world, browser, method, path, query, options)
         if response.status_code == 400 and "did not come from this site" in response.text:
-            browser.token(session_name_for_path(path), refresh=True)  # a case ended the session: new token
+            browser.token(session_name_for_path(path, _route_map_app()), refresh=True)  # a case ended the session: new token
             response = _send(world, browser, method, path, query, options)
         _assert_answered_properly(method, path, response)
 

@@ -163,12 +163,8 @@ def _decide(request_id, decision):
         pass
     try:
         decision()
-    except devices.NotARegisteredDevice as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("bank.app_approval", request_id=request_id))
-    except services.BankError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("bank.app_approval", request_id=request_id))
+    except (devices.NotARegisteredDevice, services.BankError) as exc:
+        flash(getattr(exc, "message", str(exc)), "error")
     return redirect(url_for("bank.app_approval", request_id=request_id))
 
 
@@ -234,14 +230,9 @@ def app_api_passkey_registration_options():
         options, challenge = passkeys.registration_options(g.customer, current_app.config["PUBLIC_URL"],
                                                            pin=text_field(json_body(), "pin"))
     except services.BankError as exc:
-        raise pin_refused(exc) from None
+        raise ApiError.from_domain(exc) from None  # 422 no PIN typed, 403 wrong or locked (one answer)
     session["webauthn_registration"] = bytes_to_base64url(challenge)
     return current_app.response_class(options, mimetype="application/json")
-
-
-def pin_refused(exc):
-    """A refused PIN check as JSON: 422 when none was typed, else 403 (a locked card: one answer for any PIN)."""
-    return ApiError.from_domain(exc)
 
 
 @bp.post("/app/api/passkeys")

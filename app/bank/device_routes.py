@@ -8,7 +8,7 @@ from ..common.qr import qr_svg
 from ..extensions import csrf, db
 from ..common.ratelimit import rate_limited
 from . import bp, devices, passkeys, push, services
-from .app_routes import customer_required, json_body, pin_refused, text_field
+from .app_routes import customer_required, json_body, text_field
 from .models import Device, PushAttempt
 from .notify import bank_app_url
 from .vapid import application_server_key
@@ -53,7 +53,7 @@ def app_api_register_device():
                                                     body.get("subscription"), body.get("name"),
                                                     pin=text_field(body, "pin"))
     except services.BankError as exc:
-        raise pin_refused(exc) from None
+        raise ApiError.from_domain(exc) from None
     except devices.DeviceError as exc:
         raise ApiError(422, "invalid_field", str(exc)) from None
     response = jsonify(dict(device.to_json(), this_device=True))

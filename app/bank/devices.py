@@ -6,13 +6,14 @@ on, that browser is "something you have": approving with a PIN works only from
 a registered device. A push subscription, if notifications are on, hangs off
 the same device.
 """
-import hashlib
 import re
 import secrets
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from ..common.security import token_hash
 from ..extensions import db
 from .models import Device
 from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint
@@ -28,8 +29,8 @@ class NotARegisteredDevice(DeviceError):
     """An approval from a browser that is not one of the customer's devices."""
 
 
-def hash_device_token(token):
-    return hashlib.sha256((token or "").encode()).hexdigest()
+hash_device_token = token_hash  # only the hash of a device token is stored
+TAKEN = "This push subscription belongs to another device. Turn notifications off and on."
 
 
 BASE64URL = re.compile(r"[A-Za-z0-9_\-]+=*")  # as browsers encode keys: no stray bytes reach the database
@@ -90,21 +91,33 @@ def register_device(customer, token, subscription=None, name=None, pin=None):
         check_card_pin(customer_card(customer), pin)
         existing = db.session.scalar(select(Device).where(Device.endpoint == push[0])) if push else None
         if existing is not None and existing.customer_id != customer.id:  # never take another's device over
-            raise DeviceError("This push subscription belongs to another device. Turn notifications off and on.")
+            raise DeviceError(TAKEN)
         device = existing or Device(customer_id=customer.id)
         if existing is None:
             db.session.add(device)
         new_token = secrets.token_urlsafe(32)
         device.token_hash = hash_device_token(new_token)
-    if push:
-        taken = db.session.scalar(select(Device.id).where(Device.endpoint == push[0], Device.id != device.id))
-        if taken is not None:
-            raise DeviceError("This push subscription belongs to another device. Turn notifications off and on.")
-        device.endpoint, device.p256dh, device.auth = push
     device.customer_id = customer.id
     device.name = _device_name(name, device.name)
-    db.session.commit()
+    _attach_and_commit(device, push)
     return device, new_token
+
+
+def _attach_and_commit(device, push):
+    """Give `device` the checked subscription `push` (if any) and commit; one subscription, one device.
+
+    Checked first for a clear answer, and again by the unique index when two
+    registrations race for the same subscription.
+    """
+    if push:
+        if db.session.scalar(select(Device.id).where(Device.endpoint == push[0], Device.id != device.id)):
+            raise DeviceError(TAKEN)
+        device.endpoint, device.p256dh, device.auth = push
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise DeviceError(TAKEN) from None
 
 
 def _device_name(name, current):
@@ -123,12 +136,7 @@ def replace_subscription(token, subscription):
     device = db.session.scalar(select(Device).where(Device.token_hash == hash_device_token(token))) if token else None
     if device is None:
         raise NotARegisteredDevice("Only a registered device can move its own push subscription.")
-    endpoint, p256dh, auth = _checked_subscription(subscription)
-    taken = db.session.scalar(select(Device.id).where(Device.endpoint == endpoint, Device.id != device.id))
-    if taken is not None:
-        raise DeviceError("This push subscription belongs to another device.")
-    device.endpoint, device.p256dh, device.auth = endpoint, p256dh, auth
-    db.session.commit()
+    _attach_and_commit(device, _checked_subscription(subscription))
     return device
 
 

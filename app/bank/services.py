@@ -25,9 +25,11 @@ from ..common.errors import DomainError
 from ..common.security import account_if_password_matches, luhn_check_digit, luhn_valid, normalise_card_number
 from ..extensions import db
 from . import devices, ledger, notify, passkeys
-from .push import queue_payment_push
 from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
                      WebhookEvent, isoformat, new_id, utcnow)
+from .outbound import OutboundUrlRefused, check_webhook_url
+from .push import queue_payment_push
+from .webhooks import UnregisteredEndpoint, register_webhook_endpoint, registered_endpoint
 
 FINAL_STATUSES = ("approved", "declined", "expired", "cancelled")
 DECLINE_REASONS = ("customer_declined", "insufficient_funds", "card_blocked")
@@ -177,7 +179,6 @@ def authenticate_customer(username, password):
 
 def validate_callback_url(url):
     """A webhook URL fit to register: an absolute http(s) URL of at most 500 plain characters."""
-    from .outbound import OutboundUrlRefused, check_webhook_url  # noqa: PLC0415
     try:
         return check_webhook_url(url)
     except OutboundUrlRefused as exc:
@@ -190,7 +191,6 @@ def create_merchant(name, callback_url):
     `callback_url` becomes its default webhook endpoint, the first one registered:
     payment requests may name only registered endpoints.
     """
-    from .webhooks import register_webhook_endpoint  # noqa: PLC0415
     if not (name or "").strip():
         raise InvalidField("The merchant needs a name.", "name")
     client_secret = secrets.token_urlsafe(32)
@@ -231,7 +231,6 @@ def _validate_payment_body(body, merchant):
     if not isinstance(description, str) or len(description) > 200:
         raise InvalidField("description must be a string of at most 200 characters.", "description")
     # Optional; when given, one of the merchant's registered endpoints: never an address of the caller's choosing.
-    from .webhooks import UnregisteredEndpoint, registered_endpoint  # noqa: PLC0415
     callback_url = body.get("callback_url")
     if callback_url is None or callback_url == "":
         callback_url = merchant.callback_url

@@ -6,12 +6,15 @@ customer's open bank-app screens (Socket.IO) and wakes the workers that deliver 
 webhook and the pushes. A rolled-back decision tells nobody anything, and no view has
 to remember to notify: whatever path changes a payment, the same things follow.
 """
+import logging
+
 from flask import current_app, has_app_context
 from sqlalchemy import event
 
 from ..common.realtime import emit_event
 from ..extensions import db
 
+log = logging.getLogger(__name__)
 BANK_NAMESPACE = "/bank"
 _AFTER_COMMIT = "bank_after_commit"  # the list in Session.info where services leave what to send
 
@@ -40,7 +43,10 @@ def _send_after_commit(session):
     if not recorded or not has_app_context():
         return
     for room, message, pushes in recorded:
-        emit_event("payment_request", message, room=room, namespace=BANK_NAMESPACE)
+        try:  # the decision is committed: a failing emit must not turn it into an error, nor stop the rest
+            emit_event("payment_request", message, room=room, namespace=BANK_NAMESPACE)
+        except Exception:
+            log.exception("could not announce a payment request change")
         _wake("bank_push_worker" if pushes else None)
     _wake("bank_worker")  # a webhook (or an expiry's) is due now, not at the next tick
 

@@ -157,6 +157,8 @@ def _retry_after(value):
         return None
 
 
+INTERNAL_RETRY_SECONDS = 30  # after a failure of our own (a database error), not the push service's
+
 # `sent`: the push service was called (an expired or refused message was not: it says nothing of the endpoint).
 PushOutcome = namedtuple("PushOutcome", "state status_code sent")
 
@@ -177,40 +179,64 @@ def deliver_push(message_id, sender, max_attempts, claimed_by=None, push_service
 
 
 def _attempt(message, device, sender, max_attempts, push_service_hosts, now):
-    message.claimed_by = message.claimed_until = None  # the lease ends with this attempt, whatever it gives
     ttl = int((message.expires_at - now).total_seconds())
     if ttl <= 0:
-        message.state = "expired"
-        db.session.commit()
+        _settle(message.id, message.claimed_by, state="expired")
         return PushOutcome("expired", None, False)
     if not push_endpoint_allowed(device.endpoint, push_service_hosts):
         # Registered before the allow-list (or the list changed): never call it.
-        message.state, device.last_status = "failed", "not sent: not a push service"
-        db.session.commit()
+        device.last_status = "not sent: not a push service"
+        _settle(message.id, message.claimed_by, state="failed")
         return PushOutcome("failed", None, False)
+    message_id, claimed_by, device_id = message.id, message.claimed_by, device.id
+    attempts, expires_at = message.attempt_count + 1, message.expires_at
+    subscription, payload, topic = device.subscription_info(), message.payload, message.topic
+    db.session.rollback()  # end the read: no transaction stays open while the push service answers
     started = time.monotonic()
-    status, retry_after, error = sender.send(device.subscription_info(), message.payload, ttl, message.topic)
+    status, retry_after, error = sender.send(subscription, payload, ttl, topic)
     now = utcnow()
-    message.attempt_count += 1
-    db.session.add(PushAttempt(device_id=device.id, message_id=message.id, attempted_at=now, status_code=status,
+    db.session.add(PushAttempt(device_id=device_id, message_id=message_id, attempted_at=now, status_code=status,
                                error=error, duration_ms=int((time.monotonic() - started) * 1000)))
-    device.last_attempt_at = now
-    device.last_status = f"{status} {'ok' if error is None else 'failed'}" if status else f"no answer ({error})"
+    device = db.session.get(Device, device_id)
+    if device is not None:
+        device.last_attempt_at = now
+        device.last_status = f"{status} {'ok' if error is None else 'failed'}" if status else f"no answer ({error})"
+    outcome = {}
     if error is None:
-        message.state, device.last_success_at = "delivered", now
+        state = "delivered"
+        if device is not None:
+            device.last_success_at = now
     elif status in (404, 410):
-        message.state = "gone"
-        db.session.delete(device)  # the subscription no longer exists: stop pushing to it
-    elif (status is None or status == 429 or status >= 500) and message.attempt_count < max_attempts:
-        delay = retry_after if retry_after is not None else 2 ** message.attempt_count
-        message.state, message.next_attempt_at = "queued", now + timedelta(seconds=delay)
-        if message.next_attempt_at >= message.expires_at:
-            message.state = "expired"
+        state = "gone"
+        if device is not None:
+            db.session.delete(device)  # the subscription no longer exists: stop pushing to it
+    elif (status is None or status == 429 or status >= 500) and attempts < max_attempts:
+        delay = retry_after if retry_after is not None else 2 ** attempts
+        next_attempt_at = now + timedelta(seconds=delay)
+        state = "expired" if next_attempt_at >= expires_at else "queued"
+        outcome["next_attempt_at"] = next_attempt_at
     else:
-        message.state = "failed"
-    state = message.state  # read before the commit: a "gone" message went with its device
-    db.session.commit()
+        state = "failed"
+    if state == "gone":  # the device took its messages with it
+        db.session.commit()
+    else:
+        _settle(message_id, claimed_by, sent=True, state=state, **outcome)
     return PushOutcome(state, status, True)
+
+
+def _settle(message_id, claimed_by, sent=False, **outcome):
+    """Write what comes next for a message, ending our lease, only if the lease is still ours: a worker
+    whose lease ran out mid-send never overwrites the one that took the message over. A send is
+    counted in SQL either way. Commits (with whatever else this attempt recorded)."""
+    this_message = PushMessage.id == message_id
+    if sent:
+        db.session.execute(update(PushMessage).where(this_message)
+                           .values(attempt_count=PushMessage.attempt_count + 1)
+                           .execution_options(synchronize_session=False))
+    db.session.execute(update(PushMessage).where(this_message, PushMessage.claimed_by == claimed_by)
+                       .values(claimed_by=None, claimed_until=None, **outcome)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def failed_to_answer(outcome):
@@ -381,13 +407,11 @@ class PushWorker(BackgroundLoop):
                 try:
                     outcome = deliver_push(claim.message_id, self.sender, self.max_attempts, self.worker_id,
                                            self.push_service_hosts)
-                except Exception:
+                except Exception:  # our own failure, not the endpoint's: try again a little later
                     log.exception("push delivery failed")
                     db.session.rollback()
-                    db.session.execute(update(PushMessage).where(PushMessage.id == claim.message_id)
-                                       .values(state="failed", claimed_by=None, claimed_until=None))
-                    db.session.commit()
-                    self.breaker.record(claim.endpoint, failed=True)
+                    _settle(claim.message_id, self.worker_id, state="queued",
+                            next_attempt_at=utcnow() + timedelta(seconds=INTERNAL_RETRY_SECONDS))
                 else:
                     if outcome is not None and outcome.sent:
                         self.breaker.record(claim.endpoint, failed=failed_to_answer(outcome))

@@ -180,15 +180,9 @@ def _record_attempt(event_id, now, status_code, error, duration_ms, retry_base, 
     db.session.commit()
 
 
-def deliver_due_webhooks(http, config, now=None, worker_id=None):
-    """Claim and try every event that is due, one after another on this thread; returns how many were acknowledged.
-
-    (The bank's worker sends on a pool instead; this is the same claim, for a single caller.)"""
-    worker_id = worker_id or outbox.new_worker_id()
-    delivered = 0
-    while claims := claim_due_webhooks(worker_id, 50, config["WEBHOOK_LEASE_SECONDS"], now):
-        for claim in claims:
-            delivered += bool(deliver_claimed(claim.event_id, http, config, worker_id))
-        if now is not None:
-            break  # a fixed clock would find the retries scheduled "now" due again forever
-    return delivered
+def record_failed_attempt(event_id, config, claimed_by):
+    """An attempt that failed on our side before any answer (a secret that would not decrypt, a
+    database error): it counts like any failure, so the event backs off and is finally abandoned
+    instead of holding its merchant's endpoint forever. Commits."""
+    _record_attempt(event_id, utcnow(), None, "not sent: the bank could not prepare it", 0,
+                    config["WEBHOOK_RETRY_BASE_SECONDS"], config["WEBHOOK_MAX_ATTEMPTS"], claimed_by)

@@ -73,9 +73,10 @@ class BankWorker(BackgroundLoop):
             with self.app.app_context():
                 try:
                     webhooks.deliver_claimed(claim.event_id, self.http, self.app.config, self.worker_id)
-                except Exception:  # the lease runs out and another pass tries again
+                except Exception:  # counted as a failed attempt (with backoff, then abandoned): never a loop
                     log.exception("webhook delivery failed")
                     db.session.rollback()
+                    webhooks.record_failed_attempt(claim.event_id, self.app.config, self.worker_id)
         finally:
             with self._sending_lock:
                 self._sending.discard(claim.event_id)

@@ -242,3 +242,43 @@ def test_a_device_registered_before_the_allow_list_is_never_called(app):
 def _no_running_worker(app):
     """The app's own push worker is never started in these tests (BACKGROUND_WORKERS is off)."""
     assert not app.config["BACKGROUND_WORKERS"]
+
+
+# --- review: no transaction across the send, and a lease lost mid-send is not overwritten ------------
+
+def test_no_transaction_is_open_while_the_push_service_answers(app):
+    _, [device] = _customer_with_devices(1)
+    message = _message(device)
+    sender, seen = FakeSender(), []
+    sender.on_send = lambda subscription: seen.append(db.session().in_transaction())
+    _drain(_worker(app, sender))
+    assert seen == [False]
+    assert _state(message.id) == "delivered"
+
+
+def test_a_worker_whose_lease_was_taken_over_mid_send_leaves_it_alone(app):
+    from sqlalchemy import text
+    _, [device] = _customer_with_devices(1)
+    message = _message(device)
+    sender = FakeSender()
+
+    def another_worker_takes_over(subscription):  # our lease ran out and another worker claimed it
+        with db.engines["bank"].begin() as other:
+            other.execute(text("UPDATE push_messages SET claimed_by = 'other' WHERE id = :id"), {"id": message.id})
+    sender.on_send = another_worker_takes_over
+    _drain(_worker(app, sender))
+    db.session.expire_all()
+    row = db.session.get(PushMessage, message.id)
+    assert (row.state, row.claimed_by, row.attempt_count) == ("sending", "other", 1)
+
+
+def test_an_error_of_our_own_requeues_the_push_instead_of_failing_it(app, monkeypatch):
+    from app.bank import push as push_module
+    _, [device] = _customer_with_devices(1)
+    message = _message(device)
+    worker = _worker(app, FakeSender())
+    monkeypatch.setattr(push_module, "deliver_push", lambda *a, **k: 1 / 0)
+    _drain(worker)
+    db.session.expire_all()
+    row = db.session.get(PushMessage, message.id)
+    assert (row.state, row.claimed_by) == ("queued", None) and row.next_attempt_at > utcnow()

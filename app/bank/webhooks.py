@@ -93,8 +93,12 @@ def due_candidates(now, limit=200):
     return [WebhookClaim(*row) for row in db.session.execute(query).all()]
 
 
-def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None):
-    """Lease up to `free_threads` due events, one per idle endpoint; commits before any POST. Returns the claims."""
+def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None, sending=()):
+    """Lease up to `free_threads` due events, one per idle endpoint; commits before any POST. Returns the claims.
+
+    `sending` are the events this worker is still sending: a send that outlived its lease is never
+    started a second time by the same worker (another process may take it over, as leases allow).
+    """
     now = now or utcnow()
     busy = busy_endpoints(now)
     chosen = []
@@ -102,7 +106,7 @@ def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None):
         endpoint = (candidate.merchant_id, candidate.url)
         if len(chosen) >= free_threads:
             break
-        if endpoint not in busy:
+        if endpoint not in busy and candidate.event_id not in sending:
             chosen.append(candidate)
             busy.add(endpoint)
     got = set(outbox.claim_rows(WebhookEvent, [claim.event_id for claim in chosen],

@@ -59,11 +59,11 @@ class BankWorker(BackgroundLoop):
     def claim_due(self):
         """Lease what the free threads can send now (committed before any POST); return the claims."""
         with self._sending_lock:
-            free_threads = self.threads - len(self._sending)
+            free_threads, sending = self.threads - len(self._sending), set(self._sending)
         if free_threads <= 0:
             return []
         with self.app.app_context():
-            claims = webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds)
+            claims = webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds, sending=sending)
         with self._sending_lock:
             self._sending.update(claim.event_id for claim in claims)
         return claims

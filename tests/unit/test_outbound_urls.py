@@ -151,3 +151,34 @@ def test_migration_0008_carries_callback_urls_over_and_forgets_stored_bodies(tmp
             assert state == "sending" and claimed_until is not None  # an expired lease: the worker takes it over
         for engine in db.engines.values():
             engine.dispose()
+
+
+def test_a_webhook_that_fails_on_our_side_backs_off_and_is_abandoned_never_a_loop(app):
+    """Review: an exception before any answer (a secret that will not decrypt) used to leave the event due,
+    uncounted, re-leased every minute and blocking its merchant's endpoint forever."""
+    merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
+    customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
+    response, _ = services.request_payment(merchant, "ours-key", {
+        "amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+        "merchant_reference": "o-ours"}, 120)
+    services.cancel_payment_request(merchant, response["id"])
+    event_id = db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"]))
+    config = {"WEBHOOK_RETRY_BASE_SECONDS": 1, "WEBHOOK_MAX_ATTEMPTS": 2}
+    for _ in range(2):
+        webhooks.record_failed_attempt(event_id, config, claimed_by=None)
+    db.session.expire_all()
+    event = db.session.get(WebhookEvent, event_id)
+    assert event.attempt_count == 2 and event.abandoned_at is not None
+    assert [a.error for a in event.attempts] == ["not sent: the bank could not prepare it"] * 2
+
+
+def test_a_worker_never_starts_a_second_send_of_an_event_it_is_still_sending(app):
+    merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
+    customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
+    response, _ = services.request_payment(merchant, "slow-key", {
+        "amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+        "merchant_reference": "o-slow"}, 120)
+    services.cancel_payment_request(merchant, response["id"])
+    event_id = db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"]))
+    assert webhooks.claim_due_webhooks("w1", 4, 60, sending={event_id}) == []
+    assert [c.event_id for c in webhooks.claim_due_webhooks("w1", 4, 60)] == [event_id]

@@ -81,7 +81,7 @@ def create_app(config_class=Config, instance_path=None):
 
 def start_background_workers(app):
     """Start the servers' background workers now (the dev server calls this at start-up)."""
-    for name in ("bank_worker", "bank_push_worker", "bank_expiry_worker"):
+    for name in ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker"):
         worker = app.extensions.get(name)
         if worker is not None and app.config["BACKGROUND_WORKERS"]:
             worker.start()

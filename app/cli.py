@@ -45,14 +45,14 @@ def seed_login_client(app, summary):
 
 def seed_merchant_and_customer(app, summary):
     """Register the shop as the bank's merchant (once) and open the demo customer (once)."""
-    from .bank import services as bank
+    from .bank import cards, merchants, services as bank
     from .bank.models import Customer, Merchant
     from .extensions import db
 
     merchant_info = read_json(app.instance_path, MERCHANT_FILE)
     merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == merchant_info.get("client_id", "")))
     if merchant is None:
-        merchant, secret = bank.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"])
+        merchant, secret = merchants.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"])
         merchant_info = {"client_id": merchant.client_id, "client_secret": secret,
                          "webhook_secret": merchant.webhook_secret}
         write_json(app.instance_path, MERCHANT_FILE, merchant_info)
@@ -62,8 +62,7 @@ def seed_merchant_and_customer(app, summary):
         app.config[key] = app.config.get(key) or merchant_info[field]
     # The shop's webhook URL follows its address (PORT, INTERNAL_URL); the bank calls only registered
     # endpoints, so the current one is registered on every seed, and made the default.
-    from .bank.webhooks import register_webhook_endpoint
-    register_webhook_endpoint(merchant, app.config["SHOP_WEBHOOK_URL"])
+    merchants.register_webhook_endpoint(merchant, app.config["SHOP_WEBHOOK_URL"])
     merchant.callback_url = app.config["SHOP_WEBHOOK_URL"]
     db.session.commit()
     customer = db.session.scalar(select(Customer).where(Customer.username == DEMO_CUSTOMER["username"]))
@@ -73,7 +72,7 @@ def seed_merchant_and_customer(app, summary):
                                         full_name=DEMO_CUSTOMER["full_name"])
         summary["customer"] = "opened the demo customer"
     summary["demo_bank_customer"] = {"username": customer.username, "password": DEMO_CUSTOMER["password"],
-                                     "pin": DEMO_CUSTOMER["pin"], "card_number": bank.customer_card(customer).number}
+                                     "pin": DEMO_CUSTOMER["pin"], "card_number": cards.customer_card(customer).number}
 
 
 def seed_demo(app):

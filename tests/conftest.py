@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from app.bank import services as bank_services
+from app.bank import cards as bank_cards
 from app.extensions import db
 
 from .support import FreshContextClient, LiveServer, make_app
@@ -70,7 +71,7 @@ def new_customer(app, balance=500000, pin="1234", password="correct-horse"):
     username = f"learner{next(_usernames)}"
     with app.app_context():
         customer = bank_services.create_customer(username, password, pin, balance)
-        card = bank_services.customer_card(customer).number
+        card = bank_cards.customer_card(customer).number
         db.session.remove()
     return username, password, pin, card
 

@@ -55,7 +55,7 @@ class LiveServer:
         return self
 
     def stop(self):
-        for name in ("bank_worker", "bank_push_worker", "bank_expiry_worker"):
+        for name in ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker"):
             if name in self.app.extensions:
                 self.app.extensions[name].stop()
         self.server.shutdown()

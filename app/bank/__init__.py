@@ -1,33 +1,44 @@
-"""The bank: customers, cards, the ledger, the merchant API, the token server and the bank app."""
+"""The bank: customers, cards, the ledger, and the four audiences it serves.
+
+One package per audience, each with its own blueprint under /bank:
+- `api/`     the merchant API and its token server (JSON only, no CSRF: a bearer token is the proof);
+- `app/`     the customer's phone app: its pages, and their JSON under /bank/app/api/;
+- `portal/`  the merchant portal at /bank/merchant/;
+- `outbox/`  webhook and push delivery, and the workers that run it (no routes).
+The domain (models, ledger, services, cards, devices, passkeys, merchants) sits at
+this package's root and needs no request.
+"""
 import threading
-from pathlib import Path
 
 from flask import Blueprint
 
 from ..common.errors import serve_json_errors_under
 from ..common.sessions import serve_sessions_under
-
-PWA_DIR = Path(__file__).resolve().parent.parent.parent / "pwa"
+from .api import bp as api_bp
+from .app import bp as app_bp
+from .portal import bp as portal_bp
 
 _warned = set()
 bp = Blueprint("bank", __name__, url_prefix="/bank", template_folder="templates")
+for audience in (api_bp, app_bp, portal_bp):  # once, at import: a blueprint is registered on many apps in tests
+    bp.register_blueprint(audience)
 
 
 def init_bank(app):
-    """Register the bank's routes, socket namespace, token server, CLI and worker on `app`."""
-    from . import api, app_routes, device_routes, merchant_routes, pwa_routes  # noqa: F401  (routes register on bp)
+    """Register the bank's blueprints, socket namespace, token server, CLI and workers on `app`."""
     from ..common.http import HttpSettings
+    from .api.oauth2 import init_oauth2
+    from .app.events import BankNamespace
     from .cli import bank_cli
-    from .events import BankNamespace
-    from .oauth2 import init_oauth2
-    from .push import PushSender, PushWorker
-    from .vapid import default_subject, load_vapid, validate_vapid_subject
-    from .worker import BankWorker, ExpiryWorker
+    from .outbox.push import PushSender, PushWorker
+    from .outbox.vapid import default_subject, load_vapid, validate_vapid_subject
+    from .outbox.workers import ExpiryWorker, WebhookWorker
 
     init_oauth2(app)
     app.register_blueprint(bp)
     serve_sessions_under(app, "/bank", "bank")
     serve_sessions_under(app, "/bank/merchant", "bank", session_name="merchant")
+    # Blueprint handlers answer what their views raise; these prefixes also cover URLs that match no route.
     serve_json_errors_under(app, "/bank/api/", "/bank/oauth/", "/bank/app/api/")
     app.cli.add_command(bank_cli)
     app.extensions["socketio"].on_namespace(BankNamespace("/bank"))
@@ -40,8 +51,8 @@ def init_bank(app):
             app.logger.warning(warning)
     sender = PushSender(vapid, subject, HttpSettings.from_config(app.config, sender="bank-push"),
                         app.config["PUSH_TIMEOUT_SECONDS"])
-    workers = [BankWorker(app), PushWorker(app, sender), ExpiryWorker(app)]
-    app.extensions["bank_worker"], app.extensions["bank_push_worker"], app.extensions["bank_expiry_worker"] = workers
+    workers = [WebhookWorker(app), PushWorker(app, sender), ExpiryWorker(app)]
+    app.extensions["bank_webhook_worker"], app.extensions["bank_push_worker"], app.extensions["bank_expiry_worker"] = workers
     if app.config["BACKGROUND_WORKERS"]:
         _start_workers_on_first_request(app, workers)
 

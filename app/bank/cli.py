@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from ..common.money import InvalidAmount, parse_money
 from ..extensions import db
-from . import ledger, services
+from . import cards, ledger, merchants, services
 from .models import Customer, Merchant
 from .outbound import OutboundUrlRefused
-from .webhooks import register_webhook_endpoint, webhook_endpoints_of
+from .merchants import register_webhook_endpoint, webhook_endpoints_of
 
 bank_cli = AppGroup("bank", help="Bank operator commands.")
 
@@ -31,7 +31,7 @@ def create_customer_command(username, password, pin, balance, full_name):
         customer = services.create_customer(username, password, pin, parse_money(balance), full_name=full_name)
     except (services.BankError, InvalidAmount) as exc:
         _fail(getattr(exc, "message", str(exc)))
-    click.echo(json.dumps({"username": customer.username, "card_number": services.customer_card(customer).number,
+    click.echo(json.dumps({"username": customer.username, "card_number": cards.customer_card(customer).number,
                            "balance": f"{ledger.balance_of(customer.account) / 100:.2f}"}))
 
 
@@ -42,7 +42,7 @@ def create_customer_command(username, password, pin, balance, full_name):
 def create_merchant_command(name, callback_url):
     """Register a merchant; its client secret is printed once and stored only hashed."""
     try:
-        merchant, client_secret = services.create_merchant(name, callback_url)
+        merchant, client_secret = merchants.create_merchant(name, callback_url)
     except services.BankError as exc:
         _fail(exc.message)
     click.echo(json.dumps({"client_id": merchant.client_id, "client_secret": client_secret,
@@ -76,13 +76,13 @@ def unlock_card_command(card_number, username):
     """Unlock a card that was blocked by 5 wrong PINs in a row."""
     if not card_number and username:
         customer = db.session.scalar(select(Customer).where(Customer.username == username.strip().lower()))
-        card_number = services.customer_card(customer).number if customer else None
+        card_number = cards.customer_card(customer).number if customer else None
         if card_number is None:
             _fail("No customer with that username.")
     if not card_number:
         _fail("Give --card NUMBER or --username NAME.")
     try:
-        card = services.unlock_card(card_number)
+        card = cards.unlock_card(card_number)
     except services.BankError as exc:
         _fail(exc.message)
     click.echo(json.dumps({"card_number": card.number, "status": card.status,

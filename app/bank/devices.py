@@ -15,18 +15,21 @@ from sqlalchemy.exc import IntegrityError
 
 from ..common.security import token_hash
 from ..extensions import db
+from .cards import check_card_pin, customer_card
+from .errors import BankError, InvalidField, NotFound
 from .models import Device
 from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint
 
 DEVICE_COOKIE = "bank_device"
 
 
-class DeviceError(ValueError):
-    pass
+class DeviceError(InvalidField):
+    """A subscription or device the bank cannot take (a 422 on the API)."""
 
 
-class NotARegisteredDevice(DeviceError):
-    """An approval from a browser that is not one of the customer's devices."""
+class NotARegisteredDevice(BankError):
+    """An approval (or a resubscription) from a browser that is not one of the customer's devices."""
+    status, code = 403, "not_a_registered_device"
 
 
 hash_device_token = token_hash  # only the hash of a device token is stored
@@ -83,7 +86,6 @@ def register_device(customer, token, subscription=None, name=None, pin=None):
     a new one must pass the PIN check here (knowledge, under the card's lockout) and
     gets a fresh token. The check lives here, not in the caller, so no caller can skip it.
     """
-    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services imports devices)
     push = _checked_subscription(subscription) if subscription is not None else None
     device = device_for_token(customer, token)
     new_token = None
@@ -148,6 +150,6 @@ def devices_of(customer):
 def remove_device(customer, device_id):
     device = db.session.get(Device, device_id)
     if device is None or device.customer_id != customer.id:
-        raise DeviceError("No such device of yours.")
+        raise NotFound("No such device of yours.")
     db.session.delete(device)
     db.session.commit()

@@ -48,7 +48,7 @@ def _send_after_commit(session):
         except Exception:
             log.exception("could not announce a payment request change")
         _wake("bank_push_worker" if pushes else None)
-    _wake("bank_worker")  # a webhook (or an expiry's) is due now, not at the next tick
+    _wake("bank_webhook_worker")  # a webhook (or an expiry's) is due now, not at the next tick
 
 
 @event.listens_for(db.session, "after_rollback")

@@ -16,11 +16,14 @@ from webauthn.helpers.structs import (AuthenticatorAttachment, AuthenticatorSele
 
 from ..common.clock import utcnow
 from ..extensions import db
+from .cards import check_card_pin, customer_card
+from .errors import BankError
 from .models import Passkey
 
 
-class PasskeyError(ValueError):
-    pass
+class PasskeyError(BankError):
+    """A fingerprint (WebAuthn) answer the bank does not accept: a refused approval is a 403."""
+    status, code = 403, "passkey_refused"
 
 
 def relying_party(public_url):
@@ -40,7 +43,6 @@ def registration_options(customer, public_url, pin):
     A new fingerprint is a new way to approve payments, so it costs the PIN, through the
     card's one PIN check and its lockout (a stolen password alone must not add one).
     """
-    from .services import check_card_pin, customer_card  # noqa: PLC0415  (services imports passkeys)
     check_card_pin(customer_card(customer), pin)
     rp_id, _ = relying_party(public_url)
     options = webauthn.generate_registration_options(

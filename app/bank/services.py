@@ -1,13 +1,13 @@
-"""The bank's domain logic: customers, merchants and the life of a payment request.
+"""The bank's domain logic: customers and the life of a payment request.
 
 Functions take explicit arguments and need no request context. They raise
-`BankError` subclasses, which the API and the bank app translate into JSON
-errors or friendly messages.
+`BankError` subclasses (errors.py), which carry the HTTP answer an API gives
+them and which the bank app turns into friendly messages.
 
 The factor policy lives here: an approval checks every factor itself (the
 customer, the registered device and the PIN, or a verified passkey), so no
-caller can skip one. `devices` and `passkeys` hold the lookups and the WebAuthn
-check; they import this module only inside their functions, never at import time.
+caller can skip one. `cards` holds the PIN check, `devices` and `passkeys` the
+lookups and the WebAuthn check; none of them imports this module.
 """
 import hashlib
 import json
@@ -16,125 +16,26 @@ import secrets
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from ..common import tracing
-from ..common.errors import DomainError
-from ..common.security import account_if_password_matches, luhn_check_digit, luhn_valid, normalise_card_number
+from ..common.security import account_if_password_matches, luhn_valid, normalise_card_number
 from ..extensions import db
-from . import devices, ledger, notify, passkeys
-from .models import (Account, Card, Customer, Device, IdempotencyRecord, Merchant, Passkey, PaymentRequest,
-                     WebhookEvent, isoformat, new_id, utcnow)
-from .outbound import OutboundUrlRefused, check_webhook_url
-from .push import queue_payment_push
-from .webhooks import UnregisteredEndpoint, register_webhook_endpoint, registered_endpoint
+from . import cards, devices, ledger, notify, passkeys
+from .errors import BankError, Conflict, InvalidField, NotFound  # noqa: F401  (what the services raise)
+from .merchants import UnregisteredEndpoint, registered_endpoint
+from .models import Account, Card, Customer, IdempotencyRecord, PaymentRequest, WebhookEvent, new_id, utcnow
+from .outbox.push import queue_payment_push
 
 FINAL_STATUSES = ("approved", "declined", "expired", "cancelled")
 DECLINE_REASONS = ("customer_declined", "insufficient_funds", "card_blocked")
-CARD_PREFIX = "400012"  # the bank's BIN: every Baobab card starts with it
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
 MAX_AMOUNT = 100_000_000  # R 1 000 000.00
 
 
-class BankError(DomainError):
-    code = "bank_error"
-
-
-class InvalidField(BankError):
-    status, code = 422, "invalid_field"
-
-
-class NotFound(BankError):
-    status, code = 404, "not_found"
-
-
-class Conflict(BankError):
-    status, code = 409, "conflict"
-
-
-class WrongPin(BankError):
-    status, code = 403, "wrong_pin"
-
-
-class CardLocked(BankError):
-    status, code = 403, "card_locked"
-
-
-MAX_PIN_ATTEMPTS = 5
-LOCKED_MESSAGE = ("Your card is locked after 5 wrong PINs in a row. Until the bank unlocks it, no PIN is "
-                  "accepted and no payment can be approved: ask the bank to unlock it.")
-
-
-class PinMissing(InvalidField):
-    """No PIN was typed: nothing was checked, so nothing counts against the card."""
-    code = "pin_required"
-
-
-def check_card_pin(card, pin):
-    """The one PIN check (approval, device registration, fingerprint set-up all come here). Commits.
-
-    A locked card refuses every PIN with the same answer, right or wrong, and a
-    right PIN never resets the count of a locked card: otherwise the answer
-    itself tells a guesser which PIN is right. Failures are counted in SQL,
-    so concurrent guesses cannot slip past the fifth.
-    """
-    if not pin:
-        raise PinMissing("Enter your PIN.", "pin")
-    if card is None:
-        raise NotFound("You have no card with the bank.")
-    db.session.refresh(card)
-    if card.status != "active":
-        raise CardLocked(LOCKED_MESSAGE)
-    if card.customer.check_pin(pin):
-        # Conditional: a lock that landed meanwhile (another guess) is never undone by this one.
-        result = db.session.execute(update(Card).where(Card.id == card.id, Card.status == "active")
-                                    .values(failed_pin_attempts=0))
-        db.session.commit()
-        if result.rowcount == 1:
-            return
-        raise CardLocked(LOCKED_MESSAGE)
-    db.session.execute(update(Card).where(Card.id == card.id)
-                       .values(failed_pin_attempts=Card.failed_pin_attempts + 1))
-    db.session.execute(update(Card).where(Card.id == card.id, Card.status == "active",
-                                          Card.failed_pin_attempts >= MAX_PIN_ATTEMPTS)
-                       .values(status="blocked", locked_at=utcnow()))
-    db.session.commit()
-    db.session.refresh(card)
-    if card.status != "active":
-        raise CardLocked("Wrong PIN. " + LOCKED_MESSAGE)
-    left = MAX_PIN_ATTEMPTS - card.failed_pin_attempts
-    raise WrongPin(f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before the card locks.")
-
-
-def unlock_card(card_number):
-    """The bank's back office unlocks a card (after checking who is calling). Commits.
-
-    Whatever was added to the customer's factors while the card was locked (a
-    device, a fingerprint) is removed: it may be the guesser's, and the customer
-    registers their own again with the PIN.
-    """
-    card = db.session.scalar(select(Card).where(Card.number == normalise_card_number(card_number or "")))
-    if card is None:
-        raise NotFound("No card with that number.")
-    removed = 0
-    if card.locked_at is not None:
-        for model in (Device, Passkey):
-            removed += db.session.execute(delete(model).where(model.customer_id == card.customer_id,
-                                                              model.created_at >= card.locked_at)).rowcount
-    card.status, card.failed_pin_attempts, card.locked_at = "active", 0, None
-    db.session.commit()
-    card.factors_removed = removed
-    return card
-
-
 # --- customers and merchants ------------------------------------------------
-
-def new_card_number():
-    body = CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(9))
-    return body + luhn_check_digit(body)
-
 
 def validate_new_customer(username, password, pin):
     username = (username or "").strip().lower()
@@ -158,7 +59,7 @@ def create_customer(username, password, pin, opening_balance, full_name=""):
                         password_hash=generate_password_hash(password), pin_hash=generate_password_hash(pin))
     db.session.add(customer)
     account = ledger.open_account("customer", f"{customer.full_name}'s cheque account", customer=customer)
-    card = Card(number=new_card_number(), customer=customer, account=account)
+    card = Card(number=cards.new_card_number(), customer=customer, account=account)
     db.session.add(card)
     if opening_balance:
         ledger.post_transfer("opening_deposit", "Opening deposit",
@@ -175,39 +76,6 @@ def authenticate_customer(username, password):
     """The customer with these credentials, or None; both failures take the same time."""
     customer = db.session.scalar(select(Customer).where(Customer.username == (username or "").strip().lower()))
     return account_if_password_matches(customer, password)
-
-
-def validate_callback_url(url):
-    """A webhook URL fit to register: an absolute http(s) URL of at most 500 plain characters."""
-    try:
-        return check_webhook_url(url)
-    except OutboundUrlRefused as exc:
-        raise InvalidField(f"callback_url: {exc}", "callback_url") from None
-
-
-def create_merchant(name, callback_url):
-    """Register a merchant; returns (merchant, client_secret). The secret is shown once, stored hashed.
-
-    `callback_url` becomes its default webhook endpoint, the first one registered:
-    payment requests may name only registered endpoints.
-    """
-    if not (name or "").strip():
-        raise InvalidField("The merchant needs a name.", "name")
-    client_secret = secrets.token_urlsafe(32)
-    merchant = Merchant(name=name.strip(), client_id="mch_" + secrets.token_hex(8),
-                        client_secret_hash=generate_password_hash(client_secret),
-                        webhook_secret="whsec_" + secrets.token_hex(24),
-                        callback_url=validate_callback_url(callback_url),
-                        account=ledger.open_account("merchant", f"{name.strip()} settlement"))
-    db.session.add(merchant)
-    db.session.flush()
-    register_webhook_endpoint(merchant, merchant.callback_url)
-    db.session.commit()
-    return merchant, client_secret
-
-
-def customer_card(customer):
-    return customer.cards[0] if customer.cards else None
 
 
 # --- payment requests ---------------------------------------------------------
@@ -438,8 +306,8 @@ def approve_payment_request(customer, request_id, pin, device_token, now=None):
     _refuse_unless_pending(payment, now)
     if payment.card.status == "active":  # a blocked card is declined below, whatever the PIN
         try:
-            check_card_pin(payment.card, pin)
-        except CardLocked:  # this very attempt locked the card: the payment it was for is declined
+            cards.check_card_pin(payment.card, pin)
+        except cards.CardLocked:  # this very attempt locked the card: the payment it was for is declined
             if _claim(payment, "declined", now, reason="card_blocked"):
                 queue_webhook_event(payment)
                 db.session.commit()
@@ -548,8 +416,3 @@ def queue_webhook_event(payment):
     db.session.add(event)
     notify.payment_request_changed(payment)  # the bank app and the workers hear it once this commits
     return event
-
-
-def merchant_account_summary(merchant):
-    return {"name": merchant.name, "client_id": merchant.client_id, "balance": ledger.balance_of(merchant.account),
-            "created_at": isoformat(merchant.created_at)}

@@ -17,3 +17,7 @@ class PageForm(FlaskForm):
             if formdata is _Auto and request.is_json:
                 return None
             return super().wrap_formdata(form, formdata)
+
+
+class ConfirmForm(PageForm):
+    """A button-only form (sign out, remove, cancel, decline): just the CSRF token."""

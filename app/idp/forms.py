@@ -18,7 +18,3 @@ class SignUpForm(PageForm):
 
 class ConsentForm(PageForm):
     decision = HiddenField()
-
-
-class ConfirmForm(PageForm):
-    """A button-only form (sign out, revoke): just the CSRF token."""

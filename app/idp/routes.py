@@ -7,9 +7,10 @@ from flask import abort, current_app, flash, g, jsonify, redirect, render_templa
 from ..common.ratelimit import rate_limited
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
+from ..common.forms import ConfirmForm
 from ..extensions import csrf, db
 from . import bp, services
-from .forms import ConfirmForm, ConsentForm, SignInForm, SignUpForm
+from .forms import ConsentForm, SignInForm, SignUpForm
 from .keys import public_jwks
 from .models import User
 from .oauth2 import discovery_document, oidc_server, require_user_token, user_info

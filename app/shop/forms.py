@@ -11,10 +11,6 @@ class QuantityForm(PageForm):
         NumberRange(min=0, max=10, message="You can order 0 to 10 of each product.")])
 
 
-class ConfirmForm(PageForm):
-    """A button-only form (remove, cancel): just the CSRF token."""
-
-
 class DeliveryForm(PageForm):
     method = RadioField("Delivery", choices=[SelectChoice(key, label) for key, (label, _, _) in DELIVERY_METHODS.items()],
                         validators=[DataRequired(message="Choose how you want your order delivered.")])

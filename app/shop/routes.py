@@ -10,12 +10,13 @@ from ..common import tracing
 from ..common.qr import qr_svg
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
+from ..common.forms import ConfirmForm
 from ..extensions import db
 from . import auth, bp, services
 from .bank_client import BankClient
 from .catalogue import DELIVERY_METHODS
 from .events import announce_order_status
-from .forms import AddressForm, ConfirmForm, DeliveryForm, PayForm, QuantityForm
+from .forms import AddressForm, DeliveryForm, PayForm, QuantityForm
 from .models import ShopUser
 
 CHECKOUT_STEPS = [("shop.checkout_confirm", "Confirm order"), ("shop.checkout_delivery", "Delivery"),

@@ -21,7 +21,7 @@ from schemathesis.auths import apply_basic_auth
 from sqlalchemy import select
 
 from app.bank.models import Merchant
-from app.bank.openapi import openapi_document
+from app.bank.api.openapi import openapi_document
 from app.extensions import db
 
 from ..conftest import new_customer

@@ -40,7 +40,7 @@ NOT_FUZZED = {
     "static": "serves files from disk; it reads no input but the file name",
     "shop.static": "serves files from disk; it reads no input but the file name",
     "walkthrough.static": "serves files from disk; it reads no input but the file name",
-    "bank.app_static": "serves files from disk; it reads no input but the file name",
+    "bank.app.pwa_file": "serves files from disk; it reads no input but the file name",
     "socket_io_client": "serves one file from disk and reads no input",
 }
 # Sign-in, sign-up and sign-out replace or end a session: they get a browser of their own, signed in nowhere.

@@ -12,6 +12,7 @@ import requests
 import socketio
 
 from app.bank import services as bank_services
+from app.bank import cards as bank_cards
 from app.extensions import db
 from app.walkthrough.redaction import redact_body
 
@@ -110,7 +111,7 @@ def test_a_socket_of_an_idle_bank_session_is_closed_by_the_sweep(live, customer_
 def test_an_unreachable_push_service_does_not_quote_the_holders_endpoint(live, push_service):
     with live.app.app_context():
         holder = bank_services.create_customer("errorholder", "correct-horse", "4321", 500000)
-        card = bank_services.customer_card(holder).number
+        card = bank_cards.customer_card(holder).number
         db.session.remove()
     victim = BankCustomer(live.url, "errorholder", "correct-horse", "4321")
     subscription = push_service.subscribe()

@@ -7,7 +7,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app.bank import services as bank_services
+from app.bank import merchants as bank_merchants
 from app.bank.models import IdempotencyRecord, PaymentRequest
 from app.extensions import db
 
@@ -237,7 +237,7 @@ def test_another_merchants_request_is_404(live, token, card):
     created = _create(live, token, _body(card)).json()
 
     def other_merchant():
-        merchant, secret = bank_services.create_merchant("Nosy Shop", "http://nosy.example/hook")
+        merchant, secret = bank_merchants.create_merchant("Nosy Shop", "http://nosy.example/hook")
         return merchant.client_id, secret
     client_id, secret = in_app_db(live, other_merchant)
     other_token = _token_response(live, client_id, secret).json()["access_token"]

@@ -9,6 +9,7 @@ import json
 from sqlalchemy import func, select
 
 from app.bank import services as bank_services
+from app.bank import cards as bank_cards
 from app.bank.models import Card, Customer, Device, Passkey
 from app.extensions import db
 
@@ -89,21 +90,21 @@ def test_unlocking_removes_factors_added_while_locked(app):
     """Whatever slipped in while the card was locked may be the guesser's: unlocking clears it."""
     from app.common.clock import utcnow
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
-    card = bank_services.customer_card(customer)
+    card = bank_cards.customer_card(customer)
     before = Device(customer_id=customer.id, name="Thandi's phone", token_hash="a" * 64)
     db.session.add(before)
     db.session.commit()
     for _ in range(5):
         try:
-            bank_services.check_card_pin(card, "0000")
-        except (bank_services.WrongPin, bank_services.CardLocked):
+            bank_cards.check_card_pin(card, "0000")
+        except (bank_cards.WrongPin, bank_cards.CardLocked):
             pass
     assert card.locked_at is not None
     db.session.add(Device(customer_id=customer.id, name="Thief", token_hash="b" * 64, created_at=utcnow()))
     db.session.add(Passkey(customer_id=customer.id, credential_id="thief", public_key=b"k", created_at=utcnow()))
     db.session.commit()
 
-    unlocked = bank_services.unlock_card(card.number)
+    unlocked = bank_cards.unlock_card(card.number)
     assert (unlocked.status, unlocked.failed_pin_attempts, unlocked.factors_removed) == ("active", 0, 2)
     assert [d.name for d in db.session.scalars(select(Device).where(Device.customer_id == customer.id))] == [
         "Thandi's phone"]
@@ -146,7 +147,7 @@ def test_a_journey_does_not_show_the_card_holders_identifiers(live, push_service
     with live.app.app_context():
         holder = bank_services.create_customer("nomsavictim", "correct-horse", "4321", 500000,
                                                full_name="Nomsa Victim-Ndlovu")
-        card = bank_services.customer_card(holder).number
+        card = bank_cards.customer_card(holder).number
         db.session.remove()
     victim = BankCustomer(live.url, "nomsavictim", "correct-horse", "4321")
     subscription = push_service.subscribe()

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from app.bank import ledger
 from app.bank.models import Customer, Merchant, PaymentRequest, Transfer, WebhookEvent
-from app.bank.webhooks import register_webhook_endpoint
+from app.bank.merchants import register_webhook_endpoint
 from app.extensions import db
 from app.shop.models import Order
 

@@ -23,8 +23,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.bank import devices, services
+from app.bank import merchants
+from app.bank import cards
 from app.bank.models import Customer, Merchant, PushMessage, WebhookAttempt, WebhookEvent
-from app.bank.webhooks import register_webhook_endpoint
+from app.bank.merchants import register_webhook_endpoint
 from app.extensions import db
 
 from ..multiprocess import AppProcess, WebhookReceiver, pid_of_local_port
@@ -82,12 +84,12 @@ def test_three_processes_deliver_every_event_exactly_once(tmp_path, bank_databas
     processes = []
     try:
         with app.app_context():
-            merchant, client_secret = services.create_merchant("Multi-process Market", receiver.url + "/a")
+            merchant, client_secret = merchants.create_merchant("Multi-process Market", receiver.url + "/a")
             endpoints = [receiver.url + "/a", register_webhook_endpoint(merchant, receiver.url + "/b")]
             db.session.commit()
             receiver.secret, client_id = merchant.webhook_secret, merchant.client_id
             customer = services.create_customer("multi-learner", "correct-horse", "1234", 10 ** 9)
-            card = services.customer_card(customer).number
+            card = cards.customer_card(customer).number
             subscription = pushes.subscribe()
             _, device_token = devices.register_device(customer, None, subscription, "Phone", pin="1234")
             customer_id, merchant_id = customer.id, merchant.id

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.bank.models import Merchant, PushAttempt, WebhookEvent
-from app.bank.webhooks import register_webhook_endpoint
+from app.bank.merchants import register_webhook_endpoint
 from app.extensions import db
 
 from ..support import BankCustomer, csrf_token, in_app_db, wait_for

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.bank import devices, notify, services
+from app.bank import cards
 from app.bank.models import Customer, Merchant
 from app.common import tracing
 from app.common.clock import utcnow
@@ -33,7 +34,7 @@ def heard(app):
         if kind == "socket" and details.get("namespace") == notify.BANK_NAMESPACE:
             messages.append(details["data"])
     tracing.message_crossed.connect(observer, sender=app)
-    workers = {name: CountingWorker() for name in ("bank_worker", "bank_push_worker")}
+    workers = {name: CountingWorker() for name in ("bank_webhook_worker", "bank_push_worker")}
     saved = {name: app.extensions.get(name) for name in workers}
     app.extensions.update(workers)
     yield messages, workers
@@ -49,7 +50,7 @@ def bank(app):
 
 
 def _request(merchant, customer, key="k-1", ttl=120):
-    body = {"amount": 1000, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 1000, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": f"order-{key}"}
     return services.request_payment(merchant, key, body, ttl, app_url="http://localhost/bank/app")[0]["id"]
 
@@ -61,7 +62,7 @@ def test_a_new_request_is_announced_once_it_commits_and_wakes_the_push_worker(ba
     assert [(m["id"], m["status"]) for m in messages] == [(request_id, "pending")]
     assert workers["bank_push_worker"].wakes == 1
     services.request_payment(merchant, "k-1", {"amount": 1000, "currency": "ZAR", "merchant_reference": "order-k-1",
-                                               "card_number": services.customer_card(customer).number}, 120)
+                                               "card_number": cards.customer_card(customer).number}, 120)
     assert len(messages) == 1  # an idempotent replay announces nothing again
 
 
@@ -72,10 +73,10 @@ def test_the_lock_that_declines_a_payment_is_announced_by_the_service_alone(bank
     device, token = devices.register_device(customer, None, pin="1234")
     messages.clear()
     for _ in range(5):
-        with pytest.raises((services.WrongPin, services.CardLocked)):
+        with pytest.raises((cards.WrongPin, cards.CardLocked)):
             services.approve_payment_request(customer, request_id, "0000", token)
     assert [(m["status"], m["decline_reason"]) for m in messages] == [("declined", "card_blocked")]
-    assert workers["bank_worker"].wakes >= 1  # its webhook is due now
+    assert workers["bank_webhook_worker"].wakes >= 1  # its webhook is due now
 
 
 def test_the_expiry_loop_announces_each_expiry(bank, heard):
@@ -92,10 +93,10 @@ def test_a_rolled_back_change_tells_nobody(bank, heard):
     messages, workers = heard
     request_id = _request(merchant, customer)
     messages.clear()
-    woken = workers["bank_worker"].wakes
+    woken = workers["bank_webhook_worker"].wakes
     payment = services.payment_request_for_customer(customer, request_id)
     payment.status = "declined"
     notify.payment_request_changed(payment)
     db.session.rollback()
     db.session.commit()  # a later, unrelated commit must not send what was rolled back
-    assert messages == [] and workers["bank_worker"].wakes == woken
+    assert messages == [] and workers["bank_webhook_worker"].wakes == woken

@@ -37,7 +37,7 @@ def test_create_merchant_prints_credentials_once(runner, app):
 
 
 def test_webhook_endpoints_are_registered_by_the_operator(runner, app):
-    from app.bank.webhooks import webhook_endpoints_of
+    from app.bank.merchants import webhook_endpoints_of
     created = json.loads(runner.invoke(args=["bank", "create-merchant", "--name", "Hook Shop",
                                              "--callback-url", "https://hook.example/bank"]).output)
     merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == created["client_id"]))
@@ -86,7 +86,7 @@ def test_seed_registers_the_shops_current_webhook_url(app):
     from sqlalchemy import select as select_
 
     from app.bank.models import Merchant
-    from app.bank.webhooks import webhook_endpoints_of
+    from app.bank.merchants import webhook_endpoints_of
     from app.cli import seed_demo
     from app.extensions import db as db_
     app.config["SHOP_WEBHOOK_URL"] = "http://127.0.0.1:9123/shop/webhooks/bank"

@@ -46,7 +46,8 @@ def test_api_failures_are_json_without_internals(failing_app, client):
 ])
 def test_a_domain_refusal_carries_its_own_http_answer(refusal, status, code):
     """One mapping for every JSON view: a "not found" is a 404 wherever it is raised, never a 409."""
-    from app.bank import services
+    from app.bank import cards, errors, services
     from app.common.errors import ApiError
-    answer = ApiError.from_domain(getattr(services, refusal)("Said in words."))
+    kind = next(getattr(module, refusal) for module in (errors, cards, services) if hasattr(module, refusal))
+    answer = ApiError.from_domain(kind("Said in words."))
     assert (answer.status, answer.code, answer.message) == (status, code, "Said in words.")

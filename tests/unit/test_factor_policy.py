@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from app.bank import devices, ledger, passkeys, services
+from app.bank import cards
 from app.bank.models import Customer, Merchant, Passkey, PaymentRequest, Transfer, WebhookEvent
 from app.extensions import db
 
@@ -41,7 +42,7 @@ def device_token(bank):
 @pytest.fixture
 def payment(bank):
     merchant, customer = bank
-    body = {"amount": 2500, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 2500, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": f"order-factors-{next(_keys)}"}
     response, _ = services.request_payment(merchant, f"factors-{next(_keys)}", body, 120)
     return db.session.get(PaymentRequest, response["id"])
@@ -71,7 +72,7 @@ def test_no_registered_device_moves_nothing_and_costs_no_pin_try(bank, payment, 
     for pin in ("1234", "0000"):  # not even a wrong PIN is looked at: the device is refused first
         with pytest.raises(devices.NotARegisteredDevice):
             services.approve_payment_request(customer, payment.id, pin, token)
-    assert services.customer_card(customer).failed_pin_attempts == 0
+    assert cards.customer_card(customer).failed_pin_attempts == 0
     _assert_nothing_moved(payment, before)
 
 
@@ -100,9 +101,9 @@ def test_a_removed_device_no_longer_counts(bank, payment, device_token):
 def test_a_wrong_pin_moves_nothing(bank, payment, device_token):
     _merchant, customer = bank
     before = ledger.balance_of(customer.account)
-    with pytest.raises(services.WrongPin):
+    with pytest.raises(cards.WrongPin):
         services.approve_payment_request(customer, payment.id, "9999", device_token)
-    assert services.customer_card(customer).failed_pin_attempts == 1
+    assert cards.customer_card(customer).failed_pin_attempts == 1
     _assert_nothing_moved(payment, before)
 
 
@@ -110,7 +111,7 @@ def test_a_wrong_pin_moves_nothing(bank, payment, device_token):
 def test_no_pin_moves_nothing(bank, payment, device_token, pin):
     _merchant, customer = bank
     before = ledger.balance_of(customer.account)
-    with pytest.raises(services.PinMissing):
+    with pytest.raises(cards.PinMissing):
         services.approve_payment_request(customer, payment.id, pin, device_token)
     _assert_nothing_moved(payment, before)
 

@@ -3,6 +3,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.bank import services
+from app.bank import merchants
+from app.bank import cards
 from app.bank.models import Customer, IdempotencyRecord, Merchant, PaymentRequest
 from app.extensions import db
 
@@ -16,7 +18,7 @@ def bank(app):
 
 
 def _body(customer, **changes):
-    body = {"amount": 11999, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 11999, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": "order-42", "description": "Headlamp"}
     body.update(changes)
     return {k: v for k, v in body.items() if v is not _MISSING}
@@ -67,7 +69,7 @@ def test_same_key_with_another_body_is_a_conflict(app, bank):
 
 def test_keys_are_per_merchant(app, bank):
     merchant, customer = bank
-    other, _ = services.create_merchant("Other Shop", "http://other.example/hook")
+    other, _ = merchants.create_merchant("Other Shop", "http://other.example/hook")
     mine, _ = services.request_payment(merchant, "shared-key", _body(customer), 120)
     theirs, replayed = services.request_payment(other, "shared-key", _body(customer, amount=500), 120)
     assert replayed is False
@@ -90,7 +92,7 @@ def test_missing_or_overlong_key_is_an_invalid_field(app, bank):
 
 def test_validation_errors_name_the_field_and_create_nothing(app, bank):
     merchant, customer = bank
-    card = services.customer_card(customer).number
+    card = cards.customer_card(customer).number
     bad_check_digit = card[:-1] + str((int(card[-1]) + 1) % 10)
     cases = [
         ({"amount": True}, "amount"),

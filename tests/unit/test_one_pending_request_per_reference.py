@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.bank import devices, services
+from app.bank import cards
 from app.bank.models import Customer, Merchant, PaymentRequest, utcnow
 from app.extensions import db
 
@@ -18,7 +19,7 @@ def bank(app):
 
 
 def _body(customer, reference="order-77", amount=11999):
-    return {"amount": amount, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    return {"amount": amount, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": reference, "description": "Headlamp"}
 
 
@@ -110,7 +111,7 @@ def test_a_paid_reference_is_never_requested_again(app):
     """After an approval the order is paid: no second request for it, pending or not."""
     merchant = db.session.scalar(select(Merchant))
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
-    card = services.customer_card(customer).number
+    card = cards.customer_card(customer).number
     body = {"amount": 1000, "currency": "ZAR", "card_number": card, "merchant_reference": "order-paid-once"}
     first, _ = services.request_payment(merchant, "paid-1", body, 120)
     _device, device_token = devices.register_device(customer, None, pin="1234")

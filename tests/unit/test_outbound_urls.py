@@ -6,7 +6,9 @@ import requests
 from sqlalchemy import select, text
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from app.bank import services, webhooks
+from app.bank import services
+from app.bank.outbox import webhooks
+from app.bank import cards
 from app.bank.models import Customer, Merchant, WebhookEvent
 from app.bank.outbound import (DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint,
                                check_webhook_url, describe_failure)
@@ -105,7 +107,7 @@ def test_a_webhook_attempt_keeps_the_status_never_the_body(app):
     merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
     response, _ = services.request_payment(merchant, "outbound-key", {
-        "amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+        "amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
         "merchant_reference": "o-1"}, 120)
     services.cancel_payment_request(merchant, response["id"])
     [event] = db.session.scalars(select(WebhookEvent).where(WebhookEvent.payment_request_id == response["id"])).all()
@@ -159,7 +161,7 @@ def test_a_webhook_that_fails_on_our_side_backs_off_and_is_abandoned_never_a_loo
     merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
     response, _ = services.request_payment(merchant, "ours-key", {
-        "amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+        "amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
         "merchant_reference": "o-ours"}, 120)
     services.cancel_payment_request(merchant, response["id"])
     event_id = db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"]))
@@ -176,7 +178,7 @@ def test_a_worker_never_starts_a_second_send_of_an_event_it_is_still_sending(app
     merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
     response, _ = services.request_payment(merchant, "slow-key", {
-        "amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+        "amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
         "merchant_reference": "o-slow"}, 120)
     services.cancel_payment_request(merchant, response["id"])
     event_id = db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"]))

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.bank import devices, ledger, services
+from app.bank import merchants
+from app.bank import cards
 from app.bank.models import Customer, Merchant, PaymentRequest, PushMessage, Transfer, WebhookEvent, utcnow
 from app.extensions import db
 
@@ -34,7 +36,7 @@ def device_token(bank):
 
 
 def _request(merchant, customer, amount=11999, ttl=120):
-    body = {"amount": amount, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": amount, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": f"order-{next(_keys)}", "description": "Test purchase"}
     response, replayed = services.request_payment(merchant, f"key-{next(_keys)}", body, ttl)
     assert replayed is False
@@ -125,7 +127,7 @@ def test_ttl_zero_request_expires_and_cannot_be_approved(app, bank, device_token
     with pytest.raises(services.Conflict) as caught:
         services.approve_payment_request(customer, payment.id, "1234", device_token)
     assert "expired" in caught.value.message
-    assert services.customer_card(customer).failed_pin_attempts == 0  # refused before the PIN was looked at
+    assert cards.customer_card(customer).failed_pin_attempts == 0  # refused before the PIN was looked at
     db.session.refresh(payment)
     assert (payment.status, payment.effective_status, payment.to_api()["status"]) == ("pending", "expired", "expired")
     assert _events(payment.id) == []
@@ -204,7 +206,7 @@ def test_cancel_of_an_approved_request_is_a_conflict(app, bank, device_token):
 def test_another_merchant_can_neither_see_nor_cancel(app, bank):
     merchant, customer = bank
     payment = _request(merchant, customer)
-    other, _secret = services.create_merchant("Other Shop", "http://other.example/hook")
+    other, _secret = merchants.create_merchant("Other Shop", "http://other.example/hook")
     with pytest.raises(services.NotFound):
         services.payment_request_for_merchant(other, payment.id)
     with pytest.raises(services.NotFound):
@@ -234,12 +236,12 @@ def test_wrong_pin_leaves_the_request_pending(app, bank, device_token):
     merchant, customer = bank
     before = ledger.balance_of(customer.account)
     payment = _request(merchant, customer)
-    with pytest.raises(services.WrongPin):
+    with pytest.raises(cards.WrongPin):
         services.approve_payment_request(customer, payment.id, "9999", device_token)
     for missing in ("", None):  # nothing typed: nothing checked, and no lock try spent
-        with pytest.raises(services.PinMissing):
+        with pytest.raises(cards.PinMissing):
             services.approve_payment_request(customer, payment.id, missing, device_token)
-    assert services.customer_card(customer).failed_pin_attempts == 1
+    assert cards.customer_card(customer).failed_pin_attempts == 1
     db.session.refresh(payment)
     assert payment.status == "pending" and payment.decided_at is None
     assert _events(payment.id) == []
@@ -261,7 +263,7 @@ def test_insufficient_funds_declines_and_moves_nothing(app, bank, device_token):
 
 
 def _block_card(customer):
-    card = services.customer_card(customer)
+    card = cards.customer_card(customer)
     card.status = "blocked"
     db.session.commit()
 
@@ -270,7 +272,7 @@ def test_blocked_card_creates_a_declined_request(app, bank, device_token):
     merchant, customer = bank
     before = ledger.balance_of(customer.account)
     _block_card(customer)
-    body = {"amount": 5000, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 5000, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": "order-blocked"}
     response, replayed = services.request_payment(merchant, "blocked-key", body, 120)
     assert replayed is False
@@ -288,7 +290,7 @@ def test_blocked_card_response_tells_the_merchant_the_truth(app, bank):
     """The answer to the create call must agree with the stored request (and with its replay)."""
     merchant, customer = bank
     _block_card(customer)
-    body = {"amount": 5000, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 5000, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": "order-blocked-2"}
     response, _ = services.request_payment(merchant, "blocked-key-2", body, 120)
     assert response["status"] == "declined"
@@ -348,7 +350,7 @@ def test_a_request_and_its_pushes_are_one_commit(app, bank):
 def test_a_failed_commit_writes_neither_request_nor_push(app, bank, monkeypatch):
     merchant, customer = bank
     _push_device(customer, "https://fcm.googleapis.com/fcm/send/phone-1")
-    body = {"amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": "order-crash"}
 
     def crash():
@@ -367,7 +369,7 @@ def test_a_request_declined_at_once_pushes_nothing(app, bank):
     merchant, customer = bank
     _push_device(customer, "https://fcm.googleapis.com/fcm/send/phone-1")
     _block_card(customer)
-    body = {"amount": 100, "currency": "ZAR", "card_number": services.customer_card(customer).number,
+    body = {"amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
             "merchant_reference": "order-blocked-push"}
     response, _ = services.request_payment(merchant, "blocked-push", body, 120)
     assert response["status"] == "declined" and _pushes(response["id"]) == []

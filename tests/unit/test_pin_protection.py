@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from app.bank import devices, services
+from app.bank import cards
 from app.bank.models import Customer, Merchant
 from app.extensions import db
 
@@ -13,7 +14,7 @@ from app.extensions import db
 def pending(app):
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
     merchant = db.session.scalar(select(Merchant))
-    card = services.customer_card(customer)
+    card = cards.customer_card(customer)
     body, _ = services.request_payment(merchant, "key-1", {"amount": 1000, "currency": "ZAR", "card_number": card.number,
                                                            "merchant_reference": "order-1"}, 120)
     return customer, card, body["id"]
@@ -30,11 +31,11 @@ def test_the_fifth_wrong_pin_locks_the_card(pending, device_token):
     customer, card, request_id = pending
     messages = []
     for _ in range(4):
-        with pytest.raises(services.WrongPin) as caught:
+        with pytest.raises(cards.WrongPin) as caught:
             services.approve_payment_request(customer, request_id, "0000", device_token)
         messages.append(caught.value.message)
     assert messages == [f"Wrong PIN. {n} {'try' if n == 1 else 'tries'} left before the card locks." for n in (4, 3, 2, 1)]
-    with pytest.raises(services.CardLocked) as caught:
+    with pytest.raises(cards.CardLocked) as caught:
         services.approve_payment_request(customer, request_id, "0000", device_token)
     assert caught.value.message.startswith("Wrong PIN. Your card is locked")
     assert (card.status, card.failed_pin_attempts) == ("blocked", 5)
@@ -47,7 +48,7 @@ def test_the_fifth_wrong_pin_locks_the_card(pending, device_token):
 def test_a_new_request_on_a_locked_card_is_declined_card_blocked(pending, device_token):
     customer, card, request_id = pending
     for _ in range(5):
-        with pytest.raises((services.WrongPin, services.CardLocked)):
+        with pytest.raises((cards.WrongPin, cards.CardLocked)):
             services.approve_payment_request(customer, request_id, "0000", device_token)
     merchant = db.session.scalar(select(Merchant))
     body, _ = services.request_payment(merchant, "key-3", {"amount": 500, "currency": "ZAR", "card_number": card.number,
@@ -58,7 +59,7 @@ def test_a_new_request_on_a_locked_card_is_declined_card_blocked(pending, device
 def test_a_right_pin_resets_the_count(pending, device_token):
     customer, card, request_id = pending
     for _ in range(4):
-        with pytest.raises(services.WrongPin):
+        with pytest.raises(cards.WrongPin):
             services.approve_payment_request(customer, request_id, "9999", device_token)
     services.approve_payment_request(customer, request_id, "1234", device_token)
     assert (card.status, card.failed_pin_attempts) == ("active", 0)
@@ -67,7 +68,7 @@ def test_a_right_pin_resets_the_count(pending, device_token):
 def test_unlock_card_command(pending, runner, device_token):
     customer, card, request_id = pending
     for _ in range(5):
-        with pytest.raises((services.WrongPin, services.CardLocked)):
+        with pytest.raises((cards.WrongPin, cards.CardLocked)):
             services.approve_payment_request(customer, request_id, "0000", device_token)
     result = runner.invoke(args=["bank", "unlock-card", "--username", "thandi"])
     assert json.loads(result.output) == {"card_number": card.number, "status": "active", "failed_pin_attempts": 0,

@@ -6,8 +6,8 @@ import pytest
 from py_vapid import Vapid
 from requests.structures import CaseInsensitiveDict
 
-from app.bank.push import PayloadTooLarge, PushSender, _checked, topic_for
-from app.bank.vapid import InvalidVapidSubject, application_server_key, validate_vapid_subject
+from app.bank.outbox.push import PayloadTooLarge, PushSender, _checked, topic_for
+from app.bank.outbox.vapid import InvalidVapidSubject, application_server_key, validate_vapid_subject
 from app.common.http import HttpSettings
 
 from ..pushservice import LocalPushService

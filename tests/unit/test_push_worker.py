@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from app.bank import push, services
+from app.bank import services
+from app.bank.outbox import push
 from app.bank.models import Device, PushMessage, utcnow
-from app.bank.push import CircuitBreaker, Claim, PushWorker, choose_fairly
+from app.bank.outbox.push import CircuitBreaker, Claim, PushWorker, choose_fairly
 from app.extensions import db
 
 from ..pushservice import LocalPushService
@@ -273,7 +274,7 @@ def test_a_worker_whose_lease_was_taken_over_mid_send_leaves_it_alone(app):
 
 
 def test_an_error_of_our_own_requeues_the_push_instead_of_failing_it(app, monkeypatch):
-    from app.bank import push as push_module
+    from app.bank.outbox import push as push_module
     _, [device] = _customer_with_devices(1)
     message = _message(device)
     worker = _worker(app, FakeSender())

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from app.bank import services as bank_services
+from app.bank import merchants as bank_merchants
 from app.bank.models import Merchant
 from app.extensions import db
 from config import TestConfig
@@ -27,7 +28,7 @@ def bank_file_bytes(instance):
 
 
 def test_a_webhook_secret_is_not_stored_in_clear(app):
-    merchant, _ = bank_services.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
+    merchant, _ = bank_merchants.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
     secret = merchant.webhook_secret
     assert secret.startswith("whsec_")
 
@@ -70,7 +71,7 @@ def test_a_malformed_key_stops_the_start_up_with_a_sentence(tmp_path):
 
 def test_another_key_cannot_open_a_stored_secret(app):
     from app.common.secretbox import SecretKeyError, new_key
-    merchant, _ = bank_services.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
+    merchant, _ = bank_merchants.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
     app.config["BANK_SECRETS_KEY"] = new_key()
     with pytest.raises(SecretKeyError):
         merchant.webhook_secret  # noqa: B018
@@ -78,7 +79,7 @@ def test_another_key_cannot_open_a_stored_secret(app):
 
 def test_a_second_key_in_the_list_still_opens_old_secrets(app):
     from app.common.secretbox import new_key
-    merchant, _ = bank_services.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
+    merchant, _ = bank_merchants.create_merchant("Spaza Online", "https://spaza.example/webhooks/bank")
     secret = merchant.webhook_secret
     app.config["BANK_SECRETS_KEY"] = new_key() + "," + app.config["BANK_SECRETS_KEY"]  # a rotated key
     assert merchant.webhook_secret == secret

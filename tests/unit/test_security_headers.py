@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from app.bank import services as bank_services
+from app.bank import cards as bank_cards
 from app.bank.models import Customer, Merchant
 from app.extensions import db
 
@@ -100,7 +101,7 @@ def signed_in_bank(app, client):
     """The demo customer logged in to the bank app, with one payment request waiting."""
     customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
     merchant = db.session.scalar(select(Merchant))
-    card = bank_services.customer_card(customer)
+    card = bank_cards.customer_card(customer)
     body, _ = bank_services.request_payment(merchant, "headers-1", {
         "amount": 1000, "currency": "ZAR", "card_number": card.number, "merchant_reference": "order-h1"}, 120)
     db.session.commit()

@@ -1,8 +1,8 @@
-"""The bank app's forms (Flask-WTF: every POST carries a CSRF token)."""
+"""The bank app's page forms (Flask-WTF: every POST carries a CSRF token)."""
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
-from ..common.forms import PageForm
+from ...common.forms import PageForm
 
 
 class LoginForm(PageForm):
@@ -24,11 +24,3 @@ class ApproveForm(PageForm):
     pin = PasswordField("PIN", validators=[DataRequired(message="Enter your PIN to approve."),
                                            Regexp(r"^\d{4,6}$", message="The PIN is 4 to 6 digits.")])
 
-
-class ConfirmForm(PageForm):
-    """A button-only form (decline, sign out): just the CSRF token."""
-
-
-class MerchantLoginForm(PageForm):
-    client_id = StringField("Client id", validators=[DataRequired(), Length(max=48)])
-    client_secret = PasswordField("Client secret", validators=[DataRequired(), Length(max=200)])

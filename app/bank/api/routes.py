@@ -1,8 +1,7 @@
-"""The bank's merchant API: the published contract the shop (or any merchant) calls.
+"""The bank's merchant API views: the published contract the shop (or any merchant) calls.
 
 Views are thin: they authenticate, hold the request to the published OpenAPI
-document, hand the JSON to `services`, and turn domain errors into the
-documented JSON errors.
+document and hand the JSON to `services`; the blueprint answers domain refusals.
 """
 import json
 import re
@@ -11,11 +10,12 @@ from authlib.oauth2 import OAuth2Error
 from flask import current_app, jsonify, request
 from jsonschema import Draft4Validator, ValidationError, validators
 
-from ..common.errors import ApiError
-from ..common.ratelimit import rate_limited
-from ..extensions import csrf, db
-from . import bp, notify, services
-from .models import Merchant
+from ...common.errors import ApiError
+from ...common.ratelimit import rate_limited
+from ...extensions import db
+from .. import notify, services
+from ..models import Merchant
+from . import bp
 from .oauth2 import authorization_server, require_merchant_token
 from .openapi import CREATE_PAYMENT_REQUEST, IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH, openapi_document
 
@@ -31,10 +31,6 @@ def _ecma_pattern(validator, pattern, instance, schema):
 # OpenAPI 3.0's schemas are JSON Schema draft 4 (where 1.0 is not an integer, as for the services).
 CREATE_BODY_VALIDATOR = validators.extend(Draft4Validator, {"pattern": _ecma_pattern})(CREATE_PAYMENT_REQUEST)
 IDEMPOTENCY_KEY_FORMAT = re.compile(IDEMPOTENCY_KEY)
-
-
-def _api_error(exc):
-    return ApiError.from_domain(exc)
 
 
 def _authenticated_merchant():
@@ -84,7 +80,6 @@ def _check_against_document(body, idempotency_key):
 
 
 @bp.post("/oauth/token")
-@csrf.exempt
 @rate_limited("RATELIMIT_TOKEN")
 def issue_token():
     """Client credentials: a merchant trades its id and secret for a bearer token."""
@@ -92,17 +87,13 @@ def issue_token():
 
 
 @bp.post("/api/v1/payment-requests")
-@csrf.exempt
 def create_payment_request():
     merchant = _authenticated_merchant()
     body = _json_body()
     idempotency_key = request.headers.get("Idempotency-Key", "")
     _check_against_document(body, idempotency_key)
-    try:
-        response, replayed = services.request_payment(
-            merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"], app_url=notify.bank_app_url())
-    except services.BankError as exc:
-        raise _api_error(exc) from None
+    response, replayed = services.request_payment(
+        merchant, idempotency_key, body, current_app.config["PAYMENT_TTL_SECONDS"], app_url=notify.bank_app_url())
     result = jsonify(response)
     result.status_code = 201
     result.headers["Location"] = f"{current_app.config['PUBLIC_URL']}/bank/api/v1/payment-requests/{response['id']}"
@@ -114,21 +105,13 @@ def create_payment_request():
 @bp.get("/api/v1/payment-requests/<request_id>")
 def get_payment_request(request_id):
     merchant = _authenticated_merchant()
-    try:
-        return jsonify(services.payment_request_for_merchant(merchant, request_id).to_api())
-    except services.BankError as exc:
-        raise _api_error(exc) from None
+    return jsonify(services.payment_request_for_merchant(merchant, request_id).to_api())
 
 
 @bp.post("/api/v1/payment-requests/<request_id>/cancel")
-@csrf.exempt
 def cancel_payment_request(request_id):
     merchant = _authenticated_merchant()
-    try:
-        payment = services.cancel_payment_request(merchant, request_id)
-    except services.BankError as exc:
-        raise _api_error(exc) from None
-    return jsonify(payment.to_api())
+    return jsonify(services.cancel_payment_request(merchant, request_id).to_api())
 
 
 @bp.get("/api/openapi.json")

@@ -1,4 +1,4 @@
-"""The bank's background workers: webhook delivery, expiry, and the session sweep.
+"""The bank's background workers: webhook delivery, and expiry (of payment requests and idle sign-ins).
 
 Each is a `BackgroundLoop` (app/common/background.py): off the request path, woken at
 once after a decision instead of at the next tick.
@@ -8,11 +8,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..common.background import BackgroundLoop
-from ..common.http import HttpClient
-from ..common.signins import end_idle_sign_ins
-from ..extensions import db
-from . import outbox, services, webhooks
+from ...common.background import BackgroundLoop
+from ...common.http import HttpClient
+from ...common.signins import end_idle_sign_ins
+from ...extensions import db
+from .. import services
+from . import leases, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 SESSION_SWEEP_SECONDS = 15
 
 
-class BankWorker(BackgroundLoop):
-    """Delivers due webhooks on a bounded pool, and ends idle sign-ins.
+class WebhookWorker(BackgroundLoop):
+    """Delivers due webhooks on a bounded pool.
 
     Each pass claims (leases) only what its free threads can send now, at most one
     event per merchant endpoint across every process, so a merchant that never
@@ -29,15 +30,14 @@ class BankWorker(BackgroundLoop):
     """
 
     interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
-    name = "bank-worker"
+    name = "webhook-worker"
 
     def __init__(self, app):
         super().__init__(app)
         self.http = HttpClient.from_config(app.config, sender="bank")
-        self.next_session_sweep = 0.0
         self.threads = max(1, app.config["WEBHOOK_WORKER_THREADS"])
         self.lease_seconds = app.config["WEBHOOK_LEASE_SECONDS"]
-        self.worker_id = outbox.new_worker_id()
+        self.worker_id = leases.new_worker_id()
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="webhook")
         self._sending = set()  # event ids this worker's threads hold
         self._sending_lock = threading.Lock()
@@ -47,12 +47,6 @@ class BankWorker(BackgroundLoop):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self):
-        with self.app.app_context():
-            if time.monotonic() >= self.next_session_sweep:  # idle sessions end, and their sockets close
-                self.next_session_sweep = time.monotonic() + SESSION_SWEEP_SECONDS
-                for server in ("bank", "merchant"):
-                    end_idle_sign_ins(server, self.app.config.get(f"{server.upper()}_SESSION_IDLE_SECONDS", 0),
-                                      self.app.config.get(f"{server.upper()}_SESSION_MAX_SECONDS", 0))
         for claim in self.claim_due():
             self.pool.submit(self._send, claim)
 
@@ -84,7 +78,8 @@ class BankWorker(BackgroundLoop):
 
 
 class ExpiryWorker(BackgroundLoop):
-    """Expires overdue payment requests: the bank app hears it, and the webhook worker wakes.
+    """Expires overdue payment requests (the bank app hears it, the webhook worker wakes), and ends idle
+    bank and portal sign-ins (their sockets close).
 
     A loop of its own, so slow webhook or push sends never hold up an expiry.
     """
@@ -92,6 +87,15 @@ class ExpiryWorker(BackgroundLoop):
     interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
     name = "expiry-worker"
 
+    def __init__(self, app):
+        super().__init__(app)
+        self.next_session_sweep = 0.0
+
     def run_once(self):
         with self.app.app_context():
             services.expire_overdue_payment_requests()  # each expiry is announced as it commits
+            if time.monotonic() >= self.next_session_sweep:
+                self.next_session_sweep = time.monotonic() + SESSION_SWEEP_SECONDS
+                for server in ("bank", "merchant"):
+                    end_idle_sign_ins(server, self.app.config.get(f"{server.upper()}_SESSION_IDLE_SECONDS", 0),
+                                      self.app.config.get(f"{server.upper()}_SESSION_MAX_SECONDS", 0))

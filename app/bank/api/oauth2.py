@@ -10,10 +10,10 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import current_app
 from sqlalchemy import select
 
-from ..common.errors import ApiError
-from ..common.security import token_hash as hash_token
-from ..extensions import db
-from .models import AccessToken, Merchant
+from ...common.errors import ApiError
+from ...common.security import token_hash as hash_token
+from ...extensions import db
+from ..models import AccessToken, Merchant
 
 
 class MerchantCredentialsGrant(grants.ClientCredentialsGrant):

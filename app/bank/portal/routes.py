@@ -1,24 +1,26 @@
-"""The merchant portal at /bank/merchant/: payments received and every webhook attempt.
+"""The merchant portal's views: payments received and every webhook attempt.
 
 A merchant signs in with its API credentials, as with a real acquirer's portal.
 """
 from flask import flash, redirect, render_template, session, url_for
 from sqlalchemy import select
 
-from ..common.ratelimit import rate_limited
-from ..common.signins import begin_sign_in, end_sign_in
-from ..extensions import db
-from . import bp, ledger
-from .forms import ConfirmForm, MerchantLoginForm
-from .models import Merchant, PaymentRequest, WebhookEvent
-from .oauth2 import query_client
+from ...common.ratelimit import rate_limited
+from ...common.signins import begin_sign_in, end_sign_in
+from ...common.forms import ConfirmForm
+from ...extensions import db
+from .. import ledger
+from ..api.oauth2 import query_client
+from ..models import Merchant, PaymentRequest, WebhookEvent
+from . import bp
+from .forms import MerchantLoginForm
 
 
-@bp.route("/merchant/login", methods=["GET", "POST"])
+@bp.route("/login", methods=["GET", "POST"])
 @rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="client_id")
 @rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="client_id")
 @rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
-def merchant_login():
+def login():
     form = MerchantLoginForm()
     if form.validate_on_submit():
         merchant = query_client(form.client_id.data.strip())
@@ -26,23 +28,23 @@ def merchant_login():
             # The portal's own cookie (merchant_session): never the customer's bank session.
             begin_sign_in(session, "merchant", f"merchant:{merchant.id}")
             session["merchant_id"] = merchant.id
-            return redirect(url_for("bank.merchant_dashboard"))
+            return redirect(url_for("bank.portal.dashboard"))
         flash("Those credentials do not match a merchant.", "error")
     return render_template("bank/merchant_login.html", form=form)
 
 
-@bp.post("/merchant/logout")
-def merchant_logout():
+@bp.post("/logout")
+def logout():
     if ConfirmForm().validate_on_submit():
         end_sign_in(session)
-    return redirect(url_for("bank.merchant_login"))
+    return redirect(url_for("bank.portal.login"))
 
 
-@bp.get("/merchant/")
-def merchant_dashboard():
+@bp.get("/")
+def dashboard():
     merchant = db.session.get(Merchant, session.get("merchant_id") or 0)
     if merchant is None:
-        return redirect(url_for("bank.merchant_login"))
+        return redirect(url_for("bank.portal.login"))
     payments = db.session.scalars(select(PaymentRequest).where(PaymentRequest.merchant_id == merchant.id)
                                   .order_by(PaymentRequest.created_at.desc()).limit(30)).all()
     events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.merchant_id == merchant.id)

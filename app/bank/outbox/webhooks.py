@@ -18,44 +18,12 @@ import requests
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
 
-from ..common.security import sign_webhook
-from ..extensions import db
-from ..common import tracing
-from . import outbox
-from .models import MerchantWebhookEndpoint, PaymentRequest, WebhookAttempt, WebhookEvent, utcnow
-from .outbound import check_webhook_url, describe_failure, describe_status
-
-
-class UnregisteredEndpoint(ValueError):
-    """A URL that is not one of the merchant's registered webhook endpoints."""
-
-
-def webhook_endpoints_of(merchant):
-    """The merchant's registered endpoint URLs, oldest first."""
-    return db.session.scalars(select(MerchantWebhookEndpoint.url).where(
-        MerchantWebhookEndpoint.merchant_id == merchant.id).order_by(MerchantWebhookEndpoint.id)).all()
-
-
-def register_webhook_endpoint(merchant, url):
-    """Register `url` for the merchant's webhooks (again is a no-op). Flushes; the caller commits.
-
-    Raises `OutboundUrlRefused` for a URL that is not an absolute http(s) URL.
-    """
-    check_webhook_url(url)
-    if url not in webhook_endpoints_of(merchant):
-        db.session.add(MerchantWebhookEndpoint(merchant_id=merchant.id, url=url))
-        db.session.flush()
-    return url
-
-
-def registered_endpoint(merchant, url):
-    """`url` if the merchant registered it; raise `UnregisteredEndpoint` otherwise.
-
-    Compared as exact strings in Python, so no attacker-chosen text reaches SQL.
-    """
-    if isinstance(url, str) and url in webhook_endpoints_of(merchant):
-        return url
-    raise UnregisteredEndpoint(url)
+from ...common.security import sign_webhook
+from ...extensions import db
+from ...common import tracing
+from ..models import PaymentRequest, WebhookAttempt, WebhookEvent, utcnow
+from ..outbound import describe_failure, describe_status
+from . import leases
 
 
 def retry_delay(attempt_count, base_seconds):
@@ -69,20 +37,20 @@ WebhookClaim = namedtuple("WebhookClaim", "event_id merchant_id url")
 def _claimable(now):
     """Undelivered, not given up, due, and held by no live lease."""
     return and_(WebhookEvent.delivered_at.is_(None), WebhookEvent.abandoned_at.is_(None),
-                WebhookEvent.next_attempt_at <= now, outbox.lease_free(WebhookEvent, now))
+                WebhookEvent.next_attempt_at <= now, leases.lease_free(WebhookEvent, now))
 
 
 def _endpoint_idle(now):
     """No other event to the same merchant endpoint is being sent: one in flight per endpoint, by any worker."""
     other = aliased(WebhookEvent)
     return ~exists().where(other.merchant_id == WebhookEvent.merchant_id, other.url == WebhookEvent.url,
-                           other.id != WebhookEvent.id, outbox.lease_live(other, now))
+                           other.id != WebhookEvent.id, leases.lease_live(other, now))
 
 
 def busy_endpoints(now):
     """(merchant id, url) of every endpoint an event is being sent to now, by any worker."""
     return set(db.session.execute(select(WebhookEvent.merchant_id, WebhookEvent.url)
-                                  .where(outbox.lease_live(WebhookEvent, now))).all())
+                                  .where(leases.lease_live(WebhookEvent, now))).all())
 
 
 def due_candidates(now, limit=200):
@@ -109,7 +77,7 @@ def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None, sending
         if endpoint not in busy and candidate.event_id not in sending:
             chosen.append(candidate)
             busy.add(endpoint)
-    got = set(outbox.claim_rows(WebhookEvent, [claim.event_id for claim in chosen],
+    got = set(leases.claim_rows(WebhookEvent, [claim.event_id for claim in chosen],
                                 and_(_claimable(now), _endpoint_idle(now)), worker_id,
                                 now + timedelta(seconds=lease_seconds)))
     db.session.commit()

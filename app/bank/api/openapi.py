@@ -6,8 +6,8 @@ schemathesis fuzz (tests/fuzz) checks that every answer is documented. What a sc
 cannot say (a card's check digit, that the card exists, which webhook endpoints a
 merchant registered) is checked by the bank's services and answered 422, as documented.
 """
-from ..common.money import format_money
-from .services import MAX_AMOUNT
+from ...common.money import format_money
+from ..services import MAX_AMOUNT
 
 # Text a person or a merchant's system writes: no control characters (a NUL cannot even be
 # stored in PostgreSQL), which also keeps them out of the customer's approval screen.

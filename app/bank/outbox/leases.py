@@ -16,7 +16,7 @@ import socket
 
 from sqlalchemy import or_, update
 
-from ..extensions import db
+from ...extensions import db
 
 
 def new_worker_id():

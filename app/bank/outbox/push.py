@@ -32,15 +32,15 @@ import requests
 from pywebpush import WebPushException, webpush
 from sqlalchemy import and_, case, or_, select, update
 
-from ..common import tracing
-from ..common.background import BackgroundLoop
-from ..common.clock import isoformat, utcnow
-from ..common.http import traced_session
-from ..common.money import format_money
-from ..extensions import db
-from . import outbox
-from .models import Device, PushAttempt, PushMessage
-from .outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
+from ...common import tracing
+from ...common.background import BackgroundLoop
+from ...common.clock import isoformat, utcnow
+from ...common.http import traced_session
+from ...common.money import format_money
+from ...extensions import db
+from ..models import Device, PushAttempt, PushMessage
+from ..outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
+from . import leases
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
@@ -307,14 +307,14 @@ def choose_fairly(candidates, in_flight, free_threads, reserved_for_payments, pe
 def _claimable(now):
     """Queued and due, or 'sending' under a lease that ran out (its worker died mid-send)."""
     return or_(and_(PushMessage.state == "queued", PushMessage.next_attempt_at <= now),
-               and_(PushMessage.state == "sending", outbox.lease_free(PushMessage, now)))
+               and_(PushMessage.state == "sending", leases.lease_free(PushMessage, now)))
 
 
 _CLAIM_COLUMNS = (PushMessage.id, PushMessage.kind, PushMessage.device_id, Device.customer_id, Device.endpoint)
 
 
 def _leased(now):
-    return and_(PushMessage.state == "sending", outbox.lease_live(PushMessage, now))
+    return and_(PushMessage.state == "sending", leases.lease_live(PushMessage, now))
 
 
 def live_claims(now):
@@ -365,7 +365,7 @@ class PushWorker(BackgroundLoop):
         self.lease = timedelta(seconds=config["PUSH_LEASE_SECONDS"])
         self.push_service_hosts = config["PUSH_SERVICE_HOSTS"]
         self.breaker = CircuitBreaker(config["PUSH_CIRCUIT_FAILURES"], config["PUSH_CIRCUIT_OPEN_SECONDS"])
-        self.worker_id = outbox.new_worker_id()
+        self.worker_id = leases.new_worker_id()
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
         self._sending = set()  # message ids this worker's threads hold
         self._sending_lock = threading.Lock()
@@ -393,7 +393,7 @@ class PushWorker(BackgroundLoop):
             expire_stale_messages(now)
             chosen = choose_fairly(due_candidates(now, skip_endpoints=self.breaker.resting()), live_claims(now),
                                    free_threads, self.reserved_for_payments, self.per_customer)
-            got = set(outbox.claim_rows(PushMessage, [claim.message_id for claim in chosen], _claimable(now),
+            got = set(leases.claim_rows(PushMessage, [claim.message_id for claim in chosen], _claimable(now),
                                         self.worker_id, now + self.lease, state="sending"))
             claimed = [claim for claim in chosen if claim.message_id in got]
             db.session.commit()

@@ -6,10 +6,10 @@ for another customer's room.
 from flask import current_app
 from flask_socketio import Namespace
 
-from ..common.realtime import join_rooms
-from ..common.sessions import load_server_session
-from ..common.signins import sign_in_room
-from .notify import customer_room
+from ...common.realtime import join_rooms
+from ...common.sessions import load_server_session
+from ...common.signins import sign_in_room
+from ..notify import customer_room
 
 
 class BankNamespace(Namespace):

@@ -1,0 +1,18 @@
+"""What the bank's domain refuses, each kind with the HTTP answer an API gives it (see DomainError)."""
+from ..common.errors import DomainError
+
+
+class BankError(DomainError):
+    code = "bank_error"
+
+
+class InvalidField(BankError):
+    status, code = 422, "invalid_field"
+
+
+class NotFound(BankError):
+    status, code = 404, "not_found"
+
+
+class Conflict(BankError):
+    status, code = 409, "conflict"

@@ -30,7 +30,7 @@ def init_bank(app):
     from .api.oauth2 import init_oauth2
     from .app.events import BankNamespace
     from .cli import bank_cli
-    from .outbox.push import PushSender, PushWorker
+    from .outbox.push import PUSH_SEND_STEP, PushSender, PushWorker
     from .outbox.vapid import default_subject, load_vapid, validate_vapid_subject
     from .outbox.workers import ExpiryWorker, WebhookWorker
 
@@ -49,8 +49,8 @@ def init_bank(app):
         if warning not in _warned:  # once per process, not once per app
             _warned.add(warning)
             app.logger.warning(warning)
-    sender = PushSender(vapid, subject, HttpSettings.from_config(app.config, sender="bank-push"),
-                        app.config["PUSH_TIMEOUT_SECONDS"])
+    push_http = HttpSettings.from_config(app.config, sender="bank", receiver="push", step=PUSH_SEND_STEP)
+    sender = PushSender(vapid, subject, push_http, app.config["PUSH_TIMEOUT_SECONDS"])
     workers = [WebhookWorker(app), PushWorker(app, sender), ExpiryWorker(app)]
     app.extensions["bank_webhook_worker"], app.extensions["bank_push_worker"], app.extensions["bank_expiry_worker"] = workers
     if app.config["BACKGROUND_WORKERS"]:

@@ -16,19 +16,26 @@ from .tracing import current_trace, record_message, traceparent_header
 
 
 class HttpSettings:
-    """Timeouts, the sender's name (for traces) and the public→internal URL map."""
+    """Timeouts, the public→internal URL map, and for traces who calls whom.
 
-    def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server", url_map=None):
+    `sender` and `receiver` are the walkthrough's lanes ("shop", "bank", "idp", "push"…):
+    each client says whom it calls. `step` (a tracing.Step) is for calls that leave
+    PayLab, such as pushes; a call to one of PayLab's own views takes the step that
+    view declares.
+    """
+
+    def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server", url_map=None, receiver=None,
+                 step=None):
         self.timeout = (connect_timeout, read_timeout)
-        self.sender = sender
+        self.sender, self.receiver, self.step = sender, receiver, step
         self.url_map = dict(url_map or {})
 
     @classmethod
-    def from_config(cls, config, sender):
+    def from_config(cls, config, sender, receiver=None, step=None):
         url_map = {}
         if config.get("PUBLIC_URL") and config.get("INTERNAL_URL") and config["PUBLIC_URL"] != config["INTERNAL_URL"]:
             url_map[config["PUBLIC_URL"] + "/"] = config["INTERNAL_URL"] + "/"
-        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map)
+        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map, receiver, step)
 
     def route(self, url):
         for public, internal in self.url_map.items():
@@ -54,7 +61,7 @@ def traced_request(send, settings, method, url, **kwargs):
         raise
     finally:
         record_message(
-            "http", sender=settings.sender, method=method, url=url,
+            "http", sender=settings.sender, receiver=settings.receiver, step=settings.step, method=method, url=url,
             response_headers=dict(response.headers) if response is not None else {},
             request_headers=dict(kwargs.get("headers") or {}),
             request_body=kwargs.get("data") or kwargs.get("json"),
@@ -83,8 +90,8 @@ class HttpClient:
         self.session = traced_session(settings)
 
     @classmethod
-    def from_config(cls, config, sender):
-        return cls(HttpSettings.from_config(config, sender))
+    def from_config(cls, config, sender, receiver=None):
+        return cls(HttpSettings.from_config(config, sender, receiver))
 
     def request(self, method, url, **kwargs):
         """Send a request; raises `requests.RequestException` on network failure or timeout."""

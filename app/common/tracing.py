@@ -15,9 +15,11 @@ import secrets
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from blinker import Namespace
 from flask import current_app, has_app_context
+from werkzeug.exceptions import HTTPException
 
 from .clock import utcnow
 
@@ -25,6 +27,44 @@ log = logging.getLogger(__name__)
 message_crossed = Namespace().signal("message-crossed")  # sender: the app; kwargs: kind, details
 _current = ContextVar("paylab_trace", default=None)
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+class Step(NamedTuple):
+    """A step of the payment story as the walkthrough draws it: its name, the factors it checks
+    (`kind:what`, e.g. `knowledge:pin`), and the lane a browser sends it from (laptop or phone)."""
+    name: str
+    factors: tuple = ()
+    caller: str = "laptop"
+
+
+def walkthrough_step(name, factors=(), caller="laptop"):
+    """Declare, where a view is defined, which step of the payment story it serves and which factors it checks.
+
+    Requests to a declared view are drawn in the walkthrough as that step, whoever
+    sends them (a browser, or another server through the HTTP client); requests to
+    other views are not part of the story and are not drawn.
+    """
+    def declare(view):
+        view.walkthrough_step = Step(name, tuple(factors), caller)
+        return view
+    return declare
+
+
+def declared_step(app, endpoint):
+    """The Step declared on the view of `endpoint` in `app`, or None."""
+    return getattr(app.view_functions.get(endpoint), "walkthrough_step", None)
+
+
+def endpoint_for(app, method, path):
+    """The endpoint of `app` that serves `method path` (a call from one of its servers to another), or None.
+
+    A call to a server this process does not run (or to a push service) matches nothing.
+    """
+    try:
+        endpoint, _ = app.url_map.bind("localhost").match(path, method=method)
+    except HTTPException:  # no such route, another method, or a redirect to the slashed URL
+        return None
+    return endpoint
 
 
 def journey_owner(shop_user_id):
@@ -103,12 +143,6 @@ def continue_trace(trace_id, owner=None):
     g.setdefault("paylab_trace_tokens", []).append(set_trace(trace_id, owner))
 
 
-def record_this_request():
-    """Mark a GET as worth showing in the walkthrough (POSTs are recorded anyway)."""
-    from flask import g
-    g.paylab_record_inbound = True
-
-
 def init_request_tracing(app):
     from flask import g, request
 
@@ -122,11 +156,13 @@ def init_request_tracing(app):
 
     @app.after_request
     def _record_browser_request(response):
+        """A browser's request to a view that declares its step (another server's call is recorded by its
+        HTTP client, which also sees what went wrong when no answer came)."""
         trace_id, _ = current_trace()
         from_a_browser = "traceparent" not in request.headers
-        wanted = request.method in ("POST", "DELETE") or g.get("paylab_record_inbound")
-        if trace_id and from_a_browser and wanted:
+        if trace_id and from_a_browser and declared_step(app, request.endpoint):
             record_message("http-in", method=request.method, path=request.path, status=response.status_code,
+                           endpoint=request.endpoint, server=request.blueprints[-1] if request.blueprints else None,
                            duration_ms=round((time.monotonic() - g.get("paylab_request_started", time.monotonic())) * 1000, 1),
                            started_at=g.get("paylab_request_started_at"),
                            request_body=request.form.to_dict() or request.get_json(silent=True),

@@ -8,6 +8,7 @@ from ..common.ratelimit import rate_limited
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..common.forms import ConfirmForm
+from ..common.tracing import walkthrough_step
 from ..extensions import csrf, db
 from . import bp, services
 from .forms import ConsentForm, SignInForm, SignUpForm
@@ -137,6 +138,7 @@ def authorize():
 
 
 @bp.post("/token")
+@walkthrough_step("signin_token", factors=["knowledge:idp_password"])  # the code proves the password was typed
 @csrf.exempt
 @rate_limited("RATELIMIT_TOKEN")
 def token():
@@ -144,6 +146,7 @@ def token():
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
+@walkthrough_step("signin_userinfo")
 @csrf.exempt
 def userinfo():
     """The claims of the token's user, limited to the token's scopes."""
@@ -155,10 +158,12 @@ def userinfo():
 
 
 @bp.get("/jwks")
+@walkthrough_step("signin_discovery")
 def jwks():
     return jsonify(public_jwks(current_app.extensions["idp_signing_key"]))
 
 
 @bp.get("/.well-known/openid-configuration")
+@walkthrough_step("signin_discovery")
 def openid_configuration():
     return jsonify(discovery_document())

@@ -57,7 +57,7 @@ def oauth_registry(app):
             return app.extensions["shop_oauth"]
 
         class TracedApp(FlaskOAuth2App):
-            client_cls = oauth_session_class(HttpSettings.from_config(app.config, sender="shop"))
+            client_cls = oauth_session_class(HttpSettings.from_config(app.config, sender="shop", receiver="idp"))
 
         class TracedOAuth(OAuth):
             oauth2_client_cls = TracedApp

@@ -11,6 +11,7 @@ from ..common.qr import qr_svg
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..common.forms import ConfirmForm
+from ..common.tracing import walkthrough_step
 from ..extensions import db
 from . import auth, bp, services
 from .bank_client import BankClient
@@ -29,7 +30,7 @@ def bank_client():
     if client is None:
         config = current_app.config
         client = current_app.extensions.setdefault("shop_bank_client", BankClient(
-            HttpClient.from_config(config, sender="shop"), config["BANK_API_URL"],
+            HttpClient.from_config(config, sender="shop", receiver="bank"), config["BANK_API_URL"],
             config["BANK_CLIENT_ID"], config["BANK_CLIENT_SECRET"]))
     return client
 
@@ -102,13 +103,13 @@ def sign_in():
 
 
 @bp.get("/signin/<provider>")
+@walkthrough_step("signin_start")
 def sign_in_with(provider):
     """Send the browser to the provider, remembering state, nonce and the PKCE verifier in our session."""
     client = auth.login_client(provider)
     if client is None:
         abort(404, "That sign-in provider is not configured.")
     session["signin_next"] = safe_next(request.args.get("next"))
-    tracing.record_this_request()
     redirect_uri = f"{current_app.config['PUBLIC_URL']}/shop/auth/{provider}/callback"
     try:
         return client.authorize_redirect(redirect_uri)
@@ -120,6 +121,7 @@ def sign_in_with(provider):
 
 
 @bp.get("/auth/<provider>/callback")
+@walkthrough_step("signin_callback")
 def sign_in_callback(provider):
     client = auth.login_client(provider)
     if client is None:
@@ -128,7 +130,6 @@ def sign_in_callback(provider):
     # cookie that brought us here (the journey's too) may have been planted by someone else.
     session["journey_id"] = tracing.new_trace_id()
     tracing.continue_trace(session["journey_id"])
-    tracing.record_this_request()
     try:
         user = auth.complete_sign_in(client)
     except auth.SignInFailed as exc:
@@ -298,6 +299,7 @@ def _require_step(key, endpoint):
 
 
 @bp.post("/checkout/pay")
+@walkthrough_step("pay_now")
 @signin_required
 def checkout_pay():
     """Pay now: place the order (once per checkout) and ask the bank for the payment."""
@@ -371,6 +373,7 @@ def order(order_id):
 
 
 @bp.post("/orders/<int:order_id>/pay")
+@walkthrough_step("pay_now")
 @signin_required
 def order_pay(order_id):
     """Try again after a decline, an expiry or an unreachable bank."""
@@ -383,6 +386,7 @@ def order_pay(order_id):
 
 
 @bp.post("/orders/<int:order_id>/cancel")
+@walkthrough_step("cancel_click")
 @signin_required
 def order_cancel(order_id):
     order = _own_order(order_id)

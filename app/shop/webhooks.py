@@ -9,6 +9,7 @@ from flask import current_app, jsonify, request
 
 from ..common.errors import ApiError
 from ..common.security import SignatureError, verify_webhook_signature
+from ..common.tracing import walkthrough_step
 from ..extensions import csrf, db
 from . import bp, services
 from .events import announce_order_status
@@ -28,6 +29,7 @@ def parse_event(raw):
 
 
 @bp.post("/webhooks/bank")
+@walkthrough_step("webhook")
 @csrf.exempt
 def receive_bank_webhook():
     raw = request.get_data(cache=False)

@@ -6,13 +6,13 @@ emitter, the browsers' requests): no server's internals.
 import json
 import logging
 import queue
-import re
 import threading
 from datetime import timedelta
 from urllib.parse import urlparse
 
 from sqlalchemy.orm import Session
 
+from ..common import tracing
 from ..common.clock import utcnow
 from .models import Journey, TraceMessage
 from .redaction import redact, redact_body, redact_headers, redact_third_parties
@@ -20,66 +20,43 @@ from .redaction import redact, redact_body, redact_headers, redact_third_parties
 log = logging.getLogger(__name__)
 LANES = ["laptop", "shop", "idp", "bank", "push", "phone"]
 
-# (kind, sender, path pattern) -> (step, factors)
-STEPS = [
-    ("http", "shop", r"^/idp/\.well-known|^/idp/jwks", "signin_discovery", []),
-    ("http", "shop", r"^/idp/token", "signin_token", ["knowledge:idp_password"]),
-    ("http", "shop", r"^/idp/userinfo", "signin_userinfo", []),
-    ("http", "shop", r"^/bank/oauth/token", "bank_token", []),
-    ("http", "shop", r"^/bank/api/v1/payment-requests/[^/]+/cancel", "cancel", []),
-    ("http", "shop", r"^/bank/api/v1/payment-requests$", "payment_request", []),
-    ("http", "shop", r"^/bank/api/v1/payment-requests/", "payment_status", []),
-    ("http", "bank", r"^/shop/webhooks/", "webhook", []),
-    ("http", "bank-push", r".", "push_send", ["possession:push_subscription"]),
-    ("http-in", None, r"^/shop/checkout/pay|^/shop/orders/\d+/pay", "pay_now", []),
-    ("http-in", None, r"^/shop/signin/", "signin_start", []),
-    ("http-in", None, r"^/shop/auth/", "signin_callback", []),
-    ("http-in", None, r"^/shop/orders/\d+/cancel", "cancel_click", []),
-    ("http-in", None, r"^/bank/app/approvals/[^/]+/approve$", "approval", ["knowledge:pin", "possession:device"]),
-    ("http-in", None, r"^/bank/app/api/approvals/[^/]+/approve-with-passkey", "approval",
-     ["possession:passkey", "inherence:fingerprint"]),
-    ("http-in", None, r"^/bank/app/approvals/[^/]+/decline", "decline", []),
-]
-SERVER_BY_PREFIX = [("/shop", "shop"), ("/bank", "bank"), ("/idp", "idp")]
 
+def classify(app, kind, details):
+    """(sender lane, receiver lane, label, status, step, factors) for a reported message, or None.
 
-def _server_of(path):
-    return next((server for prefix, server in SERVER_BY_PREFIX if path.startswith(prefix)), "shop")
-
-
-def classify(kind, details):
-    """(sender lane, receiver lane, label, step, factors) for a reported message."""
+    The step and its factors are what the view that served the request declares
+    (`tracing.walkthrough_step`); lanes are what the HTTP client and the request say.
+    No server's URLs are known here.
+    """
+    step = None
     if kind == "http":
         path = urlparse(details["url"]).path
-        sender = "bank" if details["sender"] == "bank-push" else details["sender"]
-        receiver = "push" if details["sender"] == "bank-push" else _server_of(path)
+        sender, receiver = details["sender"], details.get("receiver")
+        step = details.get("step") or tracing.declared_step(
+            app, tracing.endpoint_for(app, details["method"], path))
         label = "Web Push (encrypted)" if receiver == "push" else f"{details['method']} {path}"
         status = details.get("status")
     elif kind == "http-in":
-        path = details["path"]
-        receiver = _server_of(path)
-        sender = "phone" if path.startswith("/bank/app/") else "laptop"
-        label, status = f"{details['method']} {path}", details.get("status")
+        step = tracing.declared_step(app, details.get("endpoint"))
+        if step is None:
+            return None  # a browser's other requests (cart, address…) are not part of the payment story
+        sender, receiver = step.caller, details.get("server")
+        label, status = f"{details['method']} {details['path']}", details.get("status")
     elif kind == "socket":
         namespace = details.get("namespace")
         sender, receiver = ("shop", "laptop") if namespace == "/shop" else ("bank", "phone")
-        label, status, path = f"socket: {details['event']}", None, namespace
+        label, status = f"socket: {details['event']}", None
     elif kind == "push":
-        sender, receiver, label, status, path = "push", "phone", "push delivered to the phone", None, ""
+        sender, receiver, label, status = "push", "phone", "push delivered to the phone", None
     elif kind == "ledger":
         sender = receiver = "bank"
-        label, status, path = "ledger: transfer posted", None, ""
+        label, status = "ledger: transfer posted", None
     else:
         return None
-    step, factors = kind, []
-    for rule_kind, rule_sender, pattern, rule_step, rule_factors in STEPS:
-        if rule_kind == kind and (rule_sender is None or rule_sender == details.get("sender")) and re.search(pattern, path):
-            step, factors = rule_step, rule_factors
-            break
-    else:
-        if kind == "http-in":
-            return None  # a browser's other form posts (cart, address…) are not part of the payment story
-    return sender, receiver, label, status, step, factors
+    if receiver not in LANES or sender not in LANES:
+        return None  # a call to someone the walkthrough has no lane for
+    name, factors = (step[0], list(step[1])) if step else (kind, [])
+    return sender, receiver, label, status, name, factors
 
 
 class RecordQueue:
@@ -126,7 +103,7 @@ def record(app, kind, details):
     trace_id = details.get("trace_id")
     if not trace_id:
         return
-    classified = classify(kind, details)
+    classified = classify(app, kind, details)
     if classified is None:
         return
     sender, receiver, label, status, step, factors = classified

@@ -83,7 +83,7 @@ def redact_third_parties(kind, details):
     The shopper may see that those happened, never where the phone is reachable (the push
     endpoint is the one thing a push service needs to deliver to it) nor whose account it is.
     """
-    if kind == "http" and details.get("sender") == "bank-push":
+    if kind == "http" and details.get("receiver") == "push":
         parsed = urlsplit(details.get("url") or "")
         response_headers = {k: v for k, v in (details.get("response_headers") or {}).items()
                             if k.lower() != "location"}  # the push service's id for the message

@@ -99,3 +99,47 @@ def test_observers_see_their_apps_messages_only_and_cannot_break_them(app):
         tracing.message_crossed.disconnect(other_observer, sender=other_app)
     assert seen == [("socket", "ab" * 16)]
     assert elsewhere == []  # another app's observer hears nothing of this one
+
+
+# --- the walkthrough's steps are declared on the views that serve them --------------------------------
+
+def test_a_view_declares_its_step_and_the_walkthrough_draws_it_from_there(app):
+    """A new view joins the story with one decorator where it is defined; the recorder knows no URLs."""
+    from app.walkthrough.recorder import classify
+
+    @app.post("/shop/demo-step/<int:n>")
+    @tracing.walkthrough_step("demo", factors=["knowledge:demo"], caller="phone")
+    def demo_step(n):
+        return ""
+
+    @app.post("/shop/not-in-the-story")
+    def not_in_the_story():
+        return ""
+
+    browser_request = {"method": "POST", "path": "/shop/demo-step/7", "endpoint": "demo_step", "server": "shop",
+                       "status": 200}
+    assert classify(app, "http-in", browser_request) == (
+        "phone", "shop", "POST /shop/demo-step/7", 200, "demo", ["knowledge:demo"])
+    assert classify(app, "http-in", dict(browser_request, endpoint="not_in_the_story")) is None
+
+    # A server's call through the HTTP client takes the step of the view that serves it in this app.
+    call = {"sender": "bank", "receiver": "shop", "method": "POST", "url": "http://127.0.0.1:1/shop/demo-step/7",
+            "status": 201}
+    assert classify(app, "http", call)[4:] == ("demo", ["knowledge:demo"])
+    assert classify(app, "http", dict(call, url="http://127.0.0.1:1/shop/nowhere"))[4:] == ("http", [])
+    # The real views say which factors they check.
+    assert classify(app, "http", {"sender": "shop", "receiver": "bank", "method": "POST", "status": 201,
+                                  "url": "http://127.0.0.1:1/bank/api/v1/payment-requests"})[4] == "payment_request"
+    approve = app.url_map.bind("localhost").match("/bank/app/approvals/pr_1/approve", method="POST")[0]
+    assert tracing.declared_step(app, approve) == tracing.Step("approval", ("knowledge:pin", "possession:device"), "phone")
+
+
+def test_a_call_that_leaves_paylab_is_drawn_as_its_client_declares(app):
+    """A push service has no view here: the push sender's settings name the lane and the step."""
+    from app.bank.outbox.push import PUSH_SEND_STEP
+    from app.walkthrough.recorder import classify
+    push = {"sender": "bank", "receiver": "push", "step": PUSH_SEND_STEP, "method": "POST", "status": 201,
+            "url": "https://push.example/send/abc"}
+    assert classify(app, "http", push) == ("bank", "push", "Web Push (encrypted)", 201, "push_send",
+                                           ["possession:push_subscription"])
+    assert classify(app, "http", dict(push, receiver="somewhere-else", step=None)) is None  # no lane for it

@@ -12,6 +12,7 @@ from jsonschema import Draft4Validator, ValidationError, validators
 
 from ...common.errors import ApiError
 from ...common.ratelimit import rate_limited
+from ...common.tracing import walkthrough_step
 from ...extensions import db
 from .. import notify, services
 from ..models import Merchant
@@ -80,6 +81,7 @@ def _check_against_document(body, idempotency_key):
 
 
 @bp.post("/oauth/token")
+@walkthrough_step("bank_token")
 @rate_limited("RATELIMIT_TOKEN")
 def issue_token():
     """Client credentials: a merchant trades its id and secret for a bearer token."""
@@ -87,6 +89,7 @@ def issue_token():
 
 
 @bp.post("/api/v1/payment-requests")
+@walkthrough_step("payment_request")
 def create_payment_request():
     merchant = _authenticated_merchant()
     body = _json_body()
@@ -103,12 +106,14 @@ def create_payment_request():
 
 
 @bp.get("/api/v1/payment-requests/<request_id>")
+@walkthrough_step("payment_status")
 def get_payment_request(request_id):
     merchant = _authenticated_merchant()
     return jsonify(services.payment_request_for_merchant(merchant, request_id).to_api())
 
 
 @bp.post("/api/v1/payment-requests/<request_id>/cancel")
+@walkthrough_step("cancel")
 def cancel_payment_request(request_id):
     merchant = _authenticated_merchant()
     return jsonify(services.cancel_payment_request(merchant, request_id).to_api())

@@ -12,6 +12,7 @@ from ...common import tracing
 from ...common.errors import ApiError
 from ...extensions import csrf, db
 from ...common.ratelimit import rate_limited
+from ...common.tracing import walkthrough_step
 from .. import devices, ledger, passkeys, services
 from ..models import Device, PushAttempt
 from ..notify import bank_app_url
@@ -114,6 +115,7 @@ def approval_passkey_options(request_id):
 
 
 @bp.post("/approvals/<request_id>/approve-with-passkey")
+@walkthrough_step("approval", factors=["possession:passkey", "inherence:fingerprint"], caller="phone")
 @customer_required
 def approve_with_passkey(request_id):
     """Possession and inherence in one signed answer from the phone's authenticator."""

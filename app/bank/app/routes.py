@@ -9,6 +9,7 @@ from ...common.forms import ConfirmForm
 from ...common.qr import qr_svg
 from ...common.ratelimit import rate_limited
 from ...common.signins import end_sign_in
+from ...common.tracing import walkthrough_step
 from .. import cards, devices, ledger, passkeys, services
 from ..errors import BankError, InvalidField, NotFound
 from ..notify import bank_app_url
@@ -99,6 +100,7 @@ def approval(request_id):
 
 
 @bp.post("/approvals/<request_id>/approve")
+@walkthrough_step("approval", factors=["knowledge:pin", "possession:device"], caller="phone")
 @customer_required
 @rate_limited("RATELIMIT_PIN", per="signed-in")
 def approve(request_id):
@@ -113,6 +115,7 @@ def approve(request_id):
 
 
 @bp.post("/approvals/<request_id>/decline")
+@walkthrough_step("decline", caller="phone")
 @customer_required
 def decline(request_id):
     if not ConfirmForm().validate_on_submit():

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
 TEST_MESSAGE_TTL_SECONDS = 300
 PAYMENT_KIND = "payment_request"
+# A push reaches only the browser that subscribed: the subscription is something the phone has.
+PUSH_SEND_STEP = tracing.Step("push_send", ("possession:push_subscription",))
 
 
 class PayloadTooLarge(ValueError):

@@ -34,7 +34,7 @@ class WebhookWorker(BackgroundLoop):
 
     def __init__(self, app):
         super().__init__(app)
-        self.http = HttpClient.from_config(app.config, sender="bank")
+        self.http = HttpClient.from_config(app.config, sender="bank", receiver="shop")  # the merchant's lane
         self.threads = max(1, app.config["WEBHOOK_WORKER_THREADS"])
         self.lease_seconds = app.config["WEBHOOK_LEASE_SECONDS"]
         self.worker_id = leases.new_worker_id()

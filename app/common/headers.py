@@ -7,9 +7,9 @@ as a document, so their policy allows nothing at all.
 """
 import ipaddress
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 # A host[:port] we are willing to write into a header (Host is client-supplied).
 SAFE_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
@@ -26,11 +26,6 @@ PERMISSIONS_POLICY = ", ".join([
 ])
 
 HSTS = "max-age=31536000"  # a year; no includeSubDomains or preload: the learner's host is not ours to bind
-
-# The IdP's sign-in, sign-up and consent forms end in a redirect to the client's redirect_uri, and Chrome
-# checks form-action against every redirect after a form post.
-IDP_FORM_PAGES = ("/idp/authorize", "/idp/signin", "/idp/signup")
-
 
 def init_security_headers(app):
     """Register the hook that adds the headers to every response (pages, JSON, static files, errors)."""
@@ -82,26 +77,22 @@ def websocket_origins():
     return [f"{'wss' if secure else 'ws'}://{host}"]
 
 
+def allow_form_action(url):
+    """A view lets the forms of the page it serves lead to `url`'s origin too.
+
+    Chrome checks form-action against every redirect after a form post, so a form that
+    ends in a redirect elsewhere (the IdP's, to the client's redirect_uri) needs it.
+    """
+    origin = origin_of(url)
+    if origin:
+        g.setdefault("paylab_form_targets", []).append(origin)
+
+
 def form_targets():
     """Where a form post may lead besides this origin: PUBLIC_URL (behind a tunnel it is another origin)
-    and, on the IdP's forms, the origin of the redirect_uri the sign-in will end at.
-
-    The IdP itself only ever redirects to a registered redirect_uri, so this allows nothing it would not do.
-    """
-    targets = [origin_of(current_app.config["PUBLIC_URL"])]
-    if request.path.startswith(IDP_FORM_PAGES):
-        targets.append(origin_of(requested_redirect_uri()))
+    and whatever the view allowed (`allow_form_action`)."""
+    targets = [origin_of(current_app.config["PUBLIC_URL"]), *g.get("paylab_form_targets", [])]
     return [target for target in targets if target]
-
-
-def requested_redirect_uri():
-    """The OAuth redirect_uri of this authorization request, or of the one waiting behind sign-in (`next`)."""
-    if "redirect_uri" in request.args:
-        return request.args["redirect_uri"]
-    next_url = urlsplit(request.args.get("next", ""))
-    if next_url.path == "/idp/authorize":
-        return parse_qs(next_url.query).get("redirect_uri", [""])[0]
-    return ""
 
 
 def origin_of(url):

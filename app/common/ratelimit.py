@@ -40,6 +40,21 @@ def rate_limited(config_key, methods=("POST",), per="address", account_field=Non
     return mark
 
 
+def sign_in_limited(account_field, account_key=None):
+    """The three limits of every sign-in door: tries per account and address, per account (counted
+    before the password is checked, so guessing from many addresses gains nothing), and failed tries
+    per address (so one address cannot spray many accounts)."""
+    def mark(view):
+        for config_key, per, failures_only in (("RATELIMIT_SIGNIN_ADDRESS", "address", True),
+                                               ("RATELIMIT_SIGNIN_ACCOUNT", "account", False),
+                                               ("RATELIMIT_SIGNIN", "account+address", False)):
+            view = rate_limited(config_key, per=per, failures_only=failures_only,
+                                account_field=None if per == "address" else account_field,
+                                account_key=None if per == "address" else account_key)(view)
+        return view
+    return mark
+
+
 def _account(field, account_key=None):
     text = request.form.get(field) or ""
     if account_key is not None:

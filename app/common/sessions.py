@@ -10,7 +10,8 @@ from flask import current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
-from .signins import PRINCIPAL_KEYS, is_signed_in
+from .realtime import join_rooms
+from .signins import PRINCIPAL_KEYS, is_signed_in, sign_in_room
 
 PREFIXES_KEY = "paylab_session_prefixes"
 
@@ -98,3 +99,15 @@ class PerServerSessionInterface(SecureCookieSessionInterface):
 def load_server_session(app, server):
     """The given server's session for the current request, e.g. in a Socket.IO connect handler."""
     return app.session_interface.load(app, server, request.cookies)
+
+
+def admit_signed_in_socket(server, principal_key, room_of):
+    """In a Socket.IO connect handler: join the room of whoever is signed in to `server` (`room_of` their
+    id, from the session under `principal_key`) and their sign-in's room, which closes the socket when the
+    sign-in ends. Refuse (False) a client signed in to nobody; the client never names a room."""
+    session = load_server_session(current_app, server)
+    principal = session.get(principal_key)
+    if not principal:
+        return False
+    join_rooms(room_of(principal), sign_in_room(session))
+    return None

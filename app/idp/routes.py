@@ -1,10 +1,12 @@
 """PayLab ID's pages and endpoints: sign up/in/out, authorize + consent, token, userinfo, JWKS, discovery."""
 from functools import wraps
+from urllib.parse import parse_qs, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
-from ..common.ratelimit import rate_limited
+from ..common.headers import allow_form_action
+from ..common.ratelimit import rate_limited, sign_in_limited
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..common.forms import ConfirmForm
@@ -45,10 +47,31 @@ def user_required(view):
     return wrapped
 
 
+def forms_lead_to_the_client(view):
+    """This page's forms end in a redirect to the client's redirect_uri: its CSP lets them (form-action).
+
+    The provider only ever redirects to a registered redirect_uri, so this allows nothing it would not do.
+    """
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        allow_form_action(_requested_redirect_uri())
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _requested_redirect_uri():
+    """The redirect_uri of this authorization request, or of the one waiting behind sign-in (`next`)."""
+    if "redirect_uri" in request.args:
+        return request.args["redirect_uri"]
+    next_url = urlsplit(request.args.get("next", ""))
+    if next_url.path == url_for("idp.authorize"):
+        return parse_qs(next_url.query).get("redirect_uri", [""])[0]
+    return ""
+
+
 @bp.route("/signin", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="email", account_key=services.normalise_email)
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="email", account_key=services.normalise_email)
-@rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
+@sign_in_limited(account_field="email", account_key=services.normalise_email)
+@forms_lead_to_the_client
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
@@ -62,6 +85,7 @@ def sign_in():
 
 @bp.route("/signup", methods=["GET", "POST"])
 @rate_limited("RATELIMIT_SIGNUP")
+@forms_lead_to_the_client
 def sign_up():
     form = SignUpForm()
     if form.validate_on_submit():
@@ -112,6 +136,7 @@ def _authorization_error(error):
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
+@forms_lead_to_the_client
 def authorize():
     """Validate the request first; then sign in if needed; then ask consent once per client and scope."""
     user = current_user()

@@ -2,12 +2,10 @@
 
 The room comes from the shop session cookie, never from the client.
 """
-from flask import current_app
 from flask_socketio import Namespace
 
-from ..common.realtime import emit_event, join_rooms
-from ..common.sessions import load_server_session
-from ..common.signins import sign_in_room
+from ..common.realtime import emit_event
+from ..common.sessions import admit_signed_in_socket
 from .services import order_status_payload
 
 SHOP_NAMESPACE = "/shop"
@@ -20,12 +18,7 @@ def customer_room(user_id):
 class ShopNamespace(Namespace):
     def on_connect(self, auth=None):
         """An order page connects: join its signed-in customer's room, or refuse an anonymous client."""
-        session = load_server_session(current_app, "shop")
-        user_id = session.get("user_id")
-        if not user_id:
-            return False
-        join_rooms(customer_room(user_id), sign_in_room(session))  # the latter closes it at sign-out
-        return None
+        return admit_signed_in_socket("shop", "user_id", customer_room)
 
 
 def announce_order_status(order):

@@ -7,7 +7,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from ...common import tracing
 from ...common.forms import ConfirmForm
 from ...common.qr import qr_svg
-from ...common.ratelimit import rate_limited
+from ...common.ratelimit import rate_limited, sign_in_limited
 from ...common.signins import end_sign_in
 from ...common.tracing import walkthrough_step
 from .. import cards, devices, ledger, passkeys, services
@@ -27,9 +27,7 @@ def bank_template_helpers():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="username")
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="username")
-@rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
+@sign_in_limited(account_field="username")
 def login():
     form = LoginForm()
     if form.validate_on_submit():

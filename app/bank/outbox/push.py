@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 from collections import Counter, namedtuple
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
@@ -33,7 +32,6 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import and_, case, or_, select, update
 
 from ...common import tracing
-from ...common.background import BackgroundLoop
 from ...common.clock import isoformat, utcnow
 from ...common.http import traced_session
 from ...common.money import format_money
@@ -41,6 +39,7 @@ from ...extensions import db
 from ..models import Device, PushAttempt, PushMessage
 from ..outbound import DEFAULT_PUSH_SERVICE_HOSTS, describe_failure, describe_status, push_endpoint_allowed
 from . import leases
+from .pool import OutboxWorker
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 3072
@@ -350,74 +349,49 @@ def expire_stale_messages(now):
                            .execution_options(synchronize_session=False))
 
 
-class PushWorker(BackgroundLoop):
+class PushWorker(OutboxWorker):
     """Claims due messages, fairly, and sends them on a small thread pool, off every request path."""
 
     interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
     name = "push-worker"
+    claim_key = "message_id"
 
     def __init__(self, app, sender):
-        super().__init__(app)
         config = app.config
+        super().__init__(app, config["PUSH_WORKER_THREADS"])
         self.sender = sender
         self.max_attempts = config["PUSH_MAX_ATTEMPTS"]
-        self.threads = max(1, config["PUSH_WORKER_THREADS"])
         self.reserved_for_payments = min(max(0, config["PUSH_THREADS_RESERVED_FOR_PAYMENTS"]), self.threads - 1)
         self.per_customer = max(1, config["PUSH_MAX_IN_FLIGHT_PER_CUSTOMER"])
         self.lease = timedelta(seconds=config["PUSH_LEASE_SECONDS"])
         self.push_service_hosts = config["PUSH_SERVICE_HOSTS"]
         self.breaker = CircuitBreaker(config["PUSH_CIRCUIT_FAILURES"], config["PUSH_CIRCUIT_OPEN_SECONDS"])
-        self.worker_id = leases.new_worker_id()
-        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
-        self._sending = set()  # message ids this worker's threads hold
-        self._sending_lock = threading.Lock()
 
-    def stop(self):
-        super().stop()
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def run_once(self):
-        for claim in self.claim_due():
-            self.pool.submit(self._send, claim)
-
-    def claim_due(self, now=None):
-        """Lease what the free threads can send now (committed before any network call); return the claims.
+    def lease_due(self, free_threads, sending, now):
+        """Choose fairly among the due messages (payments first, one send per device, a few per customer,
+        none to a resting endpoint) and lease them.
 
         Each lease is a conditional update, so of two workers only one gets a message;
-        only an expired lease is taken over.
+        only an expired lease is taken over (a message this worker sends holds a live lease).
         """
-        with self._sending_lock:
-            free_threads = self.threads - len(self._sending)
-        if free_threads <= 0:
-            return []
-        with self.app.app_context():
-            now = now or utcnow()
-            expire_stale_messages(now)
-            chosen = choose_fairly(due_candidates(now, skip_endpoints=self.breaker.resting()), live_claims(now),
-                                   free_threads, self.reserved_for_payments, self.per_customer)
-            got = set(leases.claim_rows(PushMessage, [claim.message_id for claim in chosen], _claimable(now),
-                                        self.worker_id, now + self.lease, state="sending"))
-            claimed = [claim for claim in chosen if claim.message_id in got]
-            db.session.commit()
-        with self._sending_lock:
-            self._sending.update(claim.message_id for claim in claimed)
-        return claimed
+        now = now or utcnow()
+        expire_stale_messages(now)
+        chosen = choose_fairly(due_candidates(now, skip_endpoints=self.breaker.resting()), live_claims(now),
+                               free_threads, self.reserved_for_payments, self.per_customer)
+        got = set(leases.claim_rows(PushMessage, [claim.message_id for claim in chosen], _claimable(now),
+                                    self.worker_id, now + self.lease, state="sending"))
+        db.session.commit()
+        return [claim for claim in chosen if claim.message_id in got]
 
-    def _send(self, claim):
+    def send(self, claim):
         try:
-            with self.app.app_context():
-                try:
-                    outcome = deliver_push(claim.message_id, self.sender, self.max_attempts, self.worker_id,
-                                           self.push_service_hosts)
-                except Exception:  # our own failure, not the endpoint's: try again a little later
-                    log.exception("push delivery failed")
-                    db.session.rollback()
-                    _settle(claim.message_id, self.worker_id, state="queued",
-                            next_attempt_at=utcnow() + timedelta(seconds=INTERNAL_RETRY_SECONDS))
-                else:
-                    if outcome is not None and outcome.sent:
-                        self.breaker.record(claim.endpoint, failed=failed_to_answer(outcome))
-        finally:
-            with self._sending_lock:
-                self._sending.discard(claim.message_id)
-            self.wake()  # a thread is free: claim the next message now, not at the next tick
+            outcome = deliver_push(claim.message_id, self.sender, self.max_attempts, self.worker_id,
+                                   self.push_service_hosts)
+        except Exception:  # our own failure, not the endpoint's: try again a little later
+            log.exception("push delivery failed")
+            db.session.rollback()
+            _settle(claim.message_id, self.worker_id, state="queued",
+                    next_attempt_at=utcnow() + timedelta(seconds=INTERNAL_RETRY_SECONDS))
+        else:
+            if outcome is not None and outcome.sent:
+                self.breaker.record(claim.endpoint, failed=failed_to_answer(outcome))

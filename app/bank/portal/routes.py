@@ -5,7 +5,7 @@ A merchant signs in with its API credentials, as with a real acquirer's portal.
 from flask import flash, redirect, render_template, session, url_for
 from sqlalchemy import select
 
-from ...common.ratelimit import rate_limited
+from ...common.ratelimit import sign_in_limited
 from ...common.signins import begin_sign_in, end_sign_in
 from ...common.forms import ConfirmForm
 from ...extensions import db
@@ -17,9 +17,7 @@ from .forms import MerchantLoginForm
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited("RATELIMIT_SIGNIN", per="account+address", account_field="client_id")
-@rate_limited("RATELIMIT_SIGNIN_ACCOUNT", per="account", account_field="client_id")
-@rate_limited("RATELIMIT_SIGNIN_ADDRESS", per="address", failures_only=True)
+@sign_in_limited(account_field="client_id")
 def login():
     form = MerchantLoginForm()
     if form.validate_on_submit():

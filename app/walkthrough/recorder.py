@@ -10,6 +10,7 @@ import threading
 from datetime import timedelta
 from urllib.parse import urlparse
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..common import tracing
@@ -117,10 +118,7 @@ def record(app, kind, details):
         "factors": factors, "url": details.get("url") or details.get("path"),
     }
     with app.app_context(), Session(app.extensions["sqlalchemy"].engines[None]) as session:
-        journey = session.get(Journey, trace_id)
-        if journey is None:
-            journey = Journey(id=trace_id)
-            session.add(journey)
+        journey = _journey(session, trace_id)
         owner = details.get("owner")
         if owner and journey.owner and owner != journey.owner:
             log.warning("a message of %s was kept out of a journey owned by someone else", owner)
@@ -141,6 +139,23 @@ def record(app, kind, details):
         data, owner = message_json(message), journey.owner
     if owner:
         app.extensions["socketio"].emit("message", data, to=f"owner:{owner}", namespace="/walkthrough")
+
+
+def _journey(session, trace_id):
+    """The journey of `trace_id`, created if it is new.
+
+    Two processes may see the first messages of one journey at once (the shop's on one, the
+    bank's on another): the one that loses the race to create it uses the winner's row.
+    """
+    journey = session.get(Journey, trace_id)
+    if journey is None:
+        session.add(Journey(id=trace_id))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        journey = session.get(Journey, trace_id)
+    return journey
 
 
 def message_json(message):

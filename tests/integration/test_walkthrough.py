@@ -115,3 +115,36 @@ def test_a_push_receipt_counts_only_for_your_own_payment(live, customer_factory)
     journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
     pushes = [m for m in shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"] if m["kind"] == "push"]
     assert [(m["from"], m["to"]) for m in pushes] == [("push", "phone")]
+
+
+def test_a_journey_created_at_once_by_another_process_keeps_both_messages(app, monkeypatch):
+    """The first messages of one journey can reach two processes at once: neither may be lost."""
+    from sqlalchemy.orm import Session
+
+    from app.walkthrough import recorder
+    from app.walkthrough.models import Journey
+    trace_id = "cd" * 16
+    engine = app.extensions["sqlalchemy"].engines[None]
+
+    class RacedSession(Session):
+        """Looks for the journey, finds none, and meanwhile another process creates it."""
+        raced = False
+
+        def get(self, model, ident, **kwargs):
+            found = super().get(model, ident, **kwargs)
+            if model is Journey and found is None and not RacedSession.raced:
+                RacedSession.raced = True
+                with Session(engine) as other_process:
+                    other_process.add(Journey(id=ident))
+                    other_process.add(TraceMessage(journey_id=ident, kind="socket", sender="shop", receiver="laptop",
+                                                   label="socket: order_status", details="{}"))
+                    other_process.commit()
+            return found
+
+    monkeypatch.setattr(recorder, "Session", RacedSession)
+    recorder.record(app, "socket", {"trace_id": trace_id, "owner": None, "event": "payment_request",
+                                    "namespace": "/bank", "data": {}})
+    assert RacedSession.raced
+    with Session(engine) as session:
+        labels = sorted(m.label for m in session.query(TraceMessage).filter_by(journey_id=trace_id))
+    assert labels == ["socket: order_status", "socket: payment_request"]

@@ -6,12 +6,15 @@ FLASK  := $(VENV)/bin/flask --app wsgi
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup test-setup db clean help screenshots fuzz
+.PHONY: run test setup test-setup db flask unlock-card clean help screenshots fuzz
 
 help:
-	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT)"
+	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT) (this computer only; HOST=0.0.0.0 for every address)"
 	@echo "make test  - set up (including Chromium) and run the whole test suite"
 	@echo "make fuzz  - the API and form fuzz tests with FUZZ_SCALE (default 20) times their cases, new ones each run"
+	@echo "make db    - set up, migrate and seed (safe to repeat), without serving"
+	@echo "make unlock-card CUSTOMER=thandi   - unlock a card locked by 5 wrong PINs (or CARD=<card number>)"
+	@echo "make flask ARGS=\"bank create-customer --help\"   - any PayLab command (flask --app wsgi ...), set up first"
 
 $(VENV)/.runtime-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +37,19 @@ db: setup
 
 run: db
 	$(PY) wsgi.py
+
+# The operator's commands, each set up first as `make run` is, so they work in a fresh clone too.
+# CUSTOMER, not USER: USER is always set (to your login name), so a forgotten USER= would pick that.
+ifneq ($(filter unlock-card,$(MAKECMDGOALS)),)
+ifeq ($(CUSTOMER)$(CARD),)
+$(error Whose card? make unlock-card CUSTOMER=thandi (or CARD=<card number>))
+endif
+endif
+unlock-card: db
+	$(FLASK) bank unlock-card $(if $(CARD),--card "$(CARD)",--username "$(CUSTOMER)")
+
+flask: db
+	$(FLASK) $(ARGS)
 
 test-setup: setup $(VENV)/.test-installed
 	bash tests/tools/ensure-chromium.sh

@@ -19,16 +19,34 @@ def _env_float(name, default):
     return float(os.environ.get(name, default))
 
 
+# Where `make run` listens: this computer only, unless HOST says otherwise. The demo logins are
+# public, and a tunnel (cloudflared, Tailscale, ngrok) reaches 127.0.0.1 anyway.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000  # not 5000, which clashes with AirPlay on macOS
+EVERY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # listening there, the server is reached here
+
+
+def listen_host():
+    """The address to listen on: HOST (0.0.0.0 for every address, which must be asked for), else 127.0.0.1."""
+    return os.environ.get("HOST", "").strip() or DEFAULT_HOST
+
+
+def listen_url(host, port):
+    """The URL of the server listening on host:port, as another process on this computer reaches it."""
+    host = EVERY_ADDRESS.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Config:
     # Secrets: None means "generate once into instance/ and reuse".
     SECRET_KEY = os.environ.get("SECRET_KEY")
 
-    PORT = _env_int("PORT", 8000)
-    HOST = os.environ.get("HOST", "0.0.0.0")
+    PORT = _env_int("PORT", DEFAULT_PORT)
+    HOST = listen_host()
     # What a browser types; drives every absolute link.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://localhost:{PORT}").rstrip("/")
     # Where one server reaches another; defaults to the address we listen on.
-    INTERNAL_URL = os.environ.get("INTERNAL_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+    INTERNAL_URL = os.environ.get("INTERNAL_URL", listen_url(HOST, PORT)).rstrip("/")
     # Which servers this process runs: "shop,bank" by default, "bank" to deploy the bank alone.
     SERVERS = os.environ.get("SERVERS", "idp,shop,bank")
 
@@ -84,6 +102,8 @@ class Config:
     # Behind a reverse proxy or tunnel, trust this many X-Forwarded-* hops (0: no proxy, the default).
     PROXY_FIX_HOPS = _env_int("PROXY_FIX_HOPS", 0)
     DEMO_STARTING_BALANCE_CENTS = _env_int("DEMO_STARTING_BALANCE_CENTS", 500000)
+    # "Add funds" in the bank app: at most this much per customer in any 24 hours (read from the ledger).
+    BANK_ADD_FUNDS_DAILY_LIMIT_CENTS = _env_int("BANK_ADD_FUNDS_DAILY_LIMIT_CENTS", 500000)
 
     # Shop as a merchant of the bank.  None means "read instance/shop-merchant.json",
     # which `flask seed` writes when it registers the shop with the bank.

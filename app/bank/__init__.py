@@ -10,6 +10,7 @@ this package's root and needs no request.
 """
 import threading
 
+import click
 from flask import Blueprint
 
 from ..common.errors import serve_json_errors_under
@@ -31,7 +32,7 @@ def init_bank(app):
     from .app.events import BankNamespace
     from .cli import bank_cli
     from .outbox.push import PUSH_SEND_STEP, PushSender, PushWorker
-    from .outbox.vapid import default_subject, load_vapid, validate_vapid_subject
+    from .outbox.vapid import default_subject, load_vapid, on_this_computer_only, validate_vapid_subject
     from .outbox.workers import ExpiryWorker, WebhookWorker
 
     init_oauth2(app)
@@ -45,10 +46,13 @@ def init_bank(app):
 
     vapid = app.extensions["bank_vapid"] = load_vapid(app.instance_path)
     subject, warnings = validate_vapid_subject(app.config.get("VAPID_SUBJECT") or default_subject(app.config["PUBLIC_URL"]))
-    for warning in warnings:
-        if warning not in _warned:  # once per process, not once per app
-            _warned.add(warning)
-            app.logger.warning(warning)
+    # Only where a push may go out: not on localhost (no phone reaches it), not in a CLI command (its
+    # app starts no worker; `make run` runs two before the server, which warns once for them all).
+    if not on_this_computer_only(app.config["PUBLIC_URL"]) and click.get_current_context(silent=True) is None:
+        for warning in warnings:
+            if warning not in _warned:  # once per process, not once per app
+                _warned.add(warning)
+                app.logger.warning(warning)
     push_http = HttpSettings.from_config(app.config, sender="bank", receiver="push", step=PUSH_SEND_STEP)
     sender = PushSender(vapid, subject, push_http, app.config["PUSH_TIMEOUT_SECONDS"])
     workers = [WebhookWorker(app), PushWorker(app, sender), ExpiryWorker(app)]

@@ -63,7 +63,7 @@ class Card(BankModel):
     customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False)
     account_id = db.Column(db.Integer, db.ForeignKey("accounts.id"), nullable=False)
     status = db.Column(db.String(20), nullable=False, default="active")  # active | blocked
-    # Wrong PINs in a row; the fifth blocks the card until `flask bank unlock-card`.
+    # Wrong PINs in a row; the fifth blocks the card until the bank unlocks it (`make unlock-card`).
     failed_pin_attempts = db.Column(db.Integer, nullable=False, default=0, server_default="0")
     locked_at = db.Column(db.DateTime)  # when the fifth wrong PIN locked it: factors added since are suspect
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)

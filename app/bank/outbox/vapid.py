@@ -42,6 +42,12 @@ def validate_vapid_subject(subject):
     return subject, warnings
 
 
+def on_this_computer_only(public_url):
+    """Whether PUBLIC_URL is localhost: no phone, so no push service (Apple's or any), reaches it."""
+    host = (urlparse(public_url).hostname or "").lower().rstrip(".")
+    return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
+
+
 def load_vapid(instance_path):
     """The bank's Vapid key, created (mode 0600) on first use."""
     path = Path(instance_path) / "vapid_private.pem"

@@ -1,0 +1,127 @@
+"""Start-up: where PayLab listens, what it warns about, and what its pages need to load. No server."""
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from app import create_app
+from config import TestConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER_WARNING = "VAPID_SUBJECT uses the placeholder host"
+CONFIG_VARIABLES = ("HOST", "PORT", "PUBLIC_URL", "INTERNAL_URL")
+
+
+def config_from_environment(tmp_path, **environ):
+    """Config.HOST and Config.INTERNAL_URL as a fresh process reads them from exactly `environ`.
+
+    config.py reads the environment once, at import, so each case needs a process of its own. It runs
+    on a copy of config.py in an empty folder, so no .env file of the developer's takes part.
+    """
+    shutil.copy(ROOT / "config.py", tmp_path / "config.py")
+    probe = "import json, config; print(json.dumps({'HOST': config.Config.HOST, " \
+            "'INTERNAL_URL': config.Config.INTERNAL_URL}))"
+    env = {"PATH": "/usr/bin:/bin", **environ}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("environ, host, internal_url", [
+    # The default: this computer only. A tunnel (cloudflared, Tailscale, ngrok) reaches 127.0.0.1.
+    ({}, "127.0.0.1", "http://127.0.0.1:8000"),
+    ({"HOST": ""}, "127.0.0.1", "http://127.0.0.1:8000"),
+    ({"PORT": "8123"}, "127.0.0.1", "http://127.0.0.1:8123"),
+    # Every address only when asked for; the servers still call each other over the loopback.
+    ({"HOST": "0.0.0.0"}, "0.0.0.0", "http://127.0.0.1:8000"),
+    ({"HOST": "::", "PORT": "8123"}, "::", "http://[::1]:8123"),
+    # One given address: the servers call each other there, because that is where the server listens.
+    ({"HOST": "192.0.2.7"}, "192.0.2.7", "http://192.0.2.7:8000"),
+    ({"HOST": "0.0.0.0", "INTERNAL_URL": "http://bank.internal:9000/"}, "0.0.0.0", "http://bank.internal:9000"),
+])
+def test_paylab_listens_on_this_computer_only_unless_host_says_otherwise(tmp_path, environ, host, internal_url):
+    """The demo logins are public: `make run` must not open them to the whole network by default."""
+    assert config_from_environment(tmp_path, **environ) == {"HOST": host, "INTERNAL_URL": internal_url}
+
+
+def test_the_readme_documents_host_in_its_configuration_table():
+    """Listening on every address is a documented choice: HOST's row names the default and 0.0.0.0."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `HOST`")]
+    assert len(rows) == 1, "no `HOST` row in the README's configuration table"
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert cells[1] == "`127.0.0.1`" and "0.0.0.0" in cells[2], rows[0]
+
+
+# The VAPID placeholder warning --------------------------------------------------------------------
+
+
+def build_app(tmp_path, name, **settings):
+    """An app on its own instance folder (no migrations: start-up alone is what is tested)."""
+    config = type("Config", (TestConfig,), settings)
+    return create_app(config, instance_path=str(tmp_path / name))
+
+
+def placeholder_warnings(caplog):
+    return [record for record in caplog.records if PLACEHOLDER_WARNING in record.getMessage()]
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget what this test process warned about already, so each test starts as a new process.
+
+    Also listen to the app's logger again: Alembic's env.py configures logging from alembic.ini, which
+    disables every logger that exists by then, so after any earlier test's migrations it says nothing.
+    """
+    import app.bank
+    monkeypatch.setattr(app.bank, "_warned", set())
+    monkeypatch.setattr(logging.getLogger("app"), "disabled", False)
+
+
+@pytest.mark.parametrize("public_url", ["http://localhost:8000", "http://127.0.0.1:8123", "http://[::1]:8000"])
+def test_no_vapid_warning_when_paylab_runs_on_this_computer_only(tmp_path, caplog, fresh_warnings, public_url):
+    """On localhost no phone's push service is ever involved: the placeholder subject harms nobody."""
+    with caplog.at_level(logging.WARNING):
+        build_app(tmp_path, "instance", PUBLIC_URL=public_url, VAPID_SUBJECT=None)
+    assert placeholder_warnings(caplog) == []
+
+
+def test_the_vapid_warning_is_printed_once_per_process(tmp_path, caplog, fresh_warnings):
+    """Behind a tunnel, a placeholder subject is worth one warning, not one per app the process builds."""
+    settings = {"PUBLIC_URL": "https://paylab.trycloudflare.com", "VAPID_SUBJECT": "mailto:you@example.com"}
+    with caplog.at_level(logging.WARNING):
+        for name in ("first", "second", "third"):
+            build_app(tmp_path, name, **settings)
+    assert len(placeholder_warnings(caplog)) == 1
+
+
+def test_no_vapid_warning_from_command_line_commands(tmp_path, caplog, fresh_warnings):
+    """`make run` runs `flask db upgrade` and `flask seed` before the server: they send no push, so only
+    the server warns (once per start, not three times). A CLI command builds the app inside click's context."""
+    settings = {"PUBLIC_URL": "https://paylab.trycloudflare.com", "VAPID_SUBJECT": "mailto:you@example.com"}
+    with caplog.at_level(logging.WARNING):
+        with click.Context(click.Command("seed")):
+            build_app(tmp_path, "cli", **settings)
+        assert placeholder_warnings(caplog) == []
+        build_app(tmp_path, "server", **settings)
+    assert len(placeholder_warnings(caplog)) == 1
+
+
+# Favicons -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/walkthrough/", "/shop/", "/bank/app/login"])
+def test_every_site_has_a_favicon_that_loads(client, path):
+    """A page without a favicon makes the browser ask for /favicon.ico: a 404 in the learner's console."""
+    page = client.get(path)
+    assert page.status_code == 200
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page.get_data(as_text=True))
+    assert icon, f"{path} links no favicon"
+    answer = client.get(icon.group(1))
+    assert answer.status_code == 200 and answer.mimetype == "image/svg+xml"

@@ -25,6 +25,17 @@ class SignInFailed(Exception):
     """The provider said no, or its answer did not check out: state, signature, nonce, issuer…"""
 
 
+class SignInDeclined(SignInFailed):
+    """The person chose Deny at the provider: nothing failed, and the message says so in plain words."""
+
+
+def declined_message(label):
+    """What the shop says when someone chose not to share their account (`label`, e.g. "PayLab ID") with it."""
+    account = f"your {label}" if label.endswith(" ID") else f"your {label} account"
+    return (f"You chose not to share {account} with Veldt Market, so you are not signed in. "
+            "Try again when you are ready.")
+
+
 def provider_names(config):
     return [name.strip().lower() for name in config.get("LOGIN_PROVIDERS", "").split(",") if name.strip()]
 
@@ -91,6 +102,9 @@ def complete_sign_in(client):
     except SignInFailed:
         raise
     except OAuthError as exc:
+        if exc.error == "access_denied":  # RFC 6749 §4.1.2.1: the resource owner said no (Deny)
+            label = provider_settings(current_app.config, client.name)["label"]
+            raise SignInDeclined(declined_message(label)) from None
         raise SignInFailed(exc.description or exc.error) from None
     except (JoseError, RequestException, ValueError, KeyError) as exc:
         raise SignInFailed(f"The provider's answer did not check out ({type(exc).__name__}).") from None

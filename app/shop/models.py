@@ -96,7 +96,8 @@ class PaymentAttempt(ShopModel):
     order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), nullable=False, index=True)
     idempotency_key = db.Column(db.String(255), unique=True, nullable=False)
     bank_payment_request_id = db.Column(db.String(40), unique=True)
-    # requesting -> pending -> approved | declined | expired | cancelled; "error" if the bank could not be asked
+    # requesting -> pending -> approved | declined | expired | cancelled; "error" if the bank could not be asked,
+    # "refused" if it refused the request itself (a card it does not know): then the order's payment failed
     status = db.Column(db.String(20), nullable=False, default="requesting")
     binding_code = db.Column(db.String(4))
     expires_at = db.Column(db.String(30))

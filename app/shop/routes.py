@@ -133,8 +133,9 @@ def sign_in_callback(provider):
     try:
         user = auth.complete_sign_in(client)
     except auth.SignInFailed as exc:
+        error = str(exc) if isinstance(exc, auth.SignInDeclined) else f"Sign-in failed: {exc}"
         return render_template("shop/signin.html", providers=auth.login_providers(current_app.config),
-                               next=session.get("signin_next", ""), error=f"Sign-in failed: {exc}"), 400
+                               next=session.get("signin_next", ""), error=error), 400
     # A fresh session: only the cart and this sign-in's journey are carried over, never a CSRF
     # token, a shopper id or anything else that whoever handed this browser its cookie knows.
     next_path = safe_next(session.get("signin_next"))
@@ -240,13 +241,18 @@ def checkout_confirm():
 def checkout_delivery():
     if (back := _require_cart()) or (back := _require_step("email", "shop.checkout_confirm")):
         return back
-    form = DeliveryForm(data={"method": _checkout().get("delivery", "standard")} if request.method == "GET" else None)
+    chosen = _checkout().get("delivery", services.DEFAULT_DELIVERY_METHOD)
+    form = DeliveryForm(data={"method": chosen} if request.method == "GET" else None)
     if form.validate_on_submit():
         _checkout()["delivery"] = form.method.data
         session.modified = True
         return redirect(url_for("shop.checkout_address"))
+    if form.method.data not in DELIVERY_METHODS:
+        form.method.data = chosen  # a refused answer: show the choice as it stands, checked and in the total
+    # The summary totals the method shown as chosen (the courier preselected, at first), never "no delivery".
     return render_template("shop/checkout_delivery.html", form=form, step=1,
-                           summary=services.cart_summary(_cart(), _checkout().get("delivery")))
+                           summary=services.cart_summary(_cart(), form.method.data),
+                           options=services.delivery_options(_cart()))
 
 
 @bp.route("/checkout/address", methods=["GET", "POST"])
@@ -394,10 +400,12 @@ def order_cancel(order_id):
         flash("The form expired; please try again.", "error")
         return redirect(url_for("shop.order", order_id=order.id))
     try:
-        services.cancel_payment(order, bank_client())
+        changed = services.cancel_payment(order, bank_client())
     except services.ShopError as exc:
         flash(exc.message, "error")
-    announce_order_status(order)
+        changed = getattr(exc, "changed", False)
+    if changed:  # each change is announced once: by whoever made it (here, or the bank's webhook)
+        announce_order_status(order)
     return redirect(url_for("shop.order", order_id=order.id))
 
 

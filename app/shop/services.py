@@ -18,7 +18,8 @@ from .catalogue import DELIVERY_METHODS, PRODUCTS
 from .models import Order, OrderLine, PaymentAttempt, Product, ReceivedWebhook
 
 MAX_QUANTITY = 10
-FINAL_PAYMENT_STATUSES = ("approved", "declined", "expired", "cancelled")
+# "refused" is the shop's own: the bank refused to create the request (a card it does not know …).
+FINAL_PAYMENT_STATUSES = ("approved", "declined", "expired", "cancelled", "refused")
 ORDER_STATUS_FOR_PAYMENT = {"pending": "payment_pending", "approved": "paid", "declined": "payment_failed",
                             "expired": "payment_failed", "cancelled": "cancelled"}
 STATUS_MESSAGES = {
@@ -33,6 +34,7 @@ STATUS_MESSAGES = {
 DECLINE_MESSAGES = {"customer_declined": "You declined it in your banking app.",
                     "insufficient_funds": "The account does not have enough money.",
                     "card_blocked": "The card is blocked."}
+FINAL_STEP_LABELS = {"approved": "Approved", "declined": "Declined", "expired": "Expired", "cancelled": "Cancelled"}
 
 
 class ShopError(DomainError):
@@ -87,6 +89,15 @@ def cart_summary(cart, delivery_method=None):
     fee = DELIVERY_METHODS[delivery_method][2] if delivery_method in DELIVERY_METHODS else 0
     return {"lines": lines, "count": sum(line["quantity"] for line in lines), "subtotal": subtotal,
             "delivery_fee": fee, "total": subtotal + fee}
+
+
+DEFAULT_DELIVERY_METHOD = "standard"  # preselected at the delivery step, so already in its total
+
+
+def delivery_options(cart):
+    """{method: {fee, total}}: what the delivery step's summary shows for each method, as it is chosen."""
+    subtotal = cart_summary(cart)["subtotal"]
+    return {method: {"fee": fee, "total": subtotal + fee} for method, (_, _, fee) in DELIVERY_METHODS.items()}
 
 
 # --- orders and payments --------------------------------------------------------
@@ -146,7 +157,7 @@ def validate_card_number(text):
 def can_pay(order):
     payment = order.payment
     return order.status != "paid" and order.status != "cancelled" and (
-        payment is None or payment.status in ("declined", "expired", "error"))
+        payment is None or payment.status in ("declined", "expired", "error", "refused"))
 
 
 PAYABLE_ORDER_STATUSES = ("awaiting_payment", "payment_failed")
@@ -160,7 +171,10 @@ def request_payment(order, card_number, idempotency_key, bank, callback_url):
     the order itself: a conditional UPDATE lets exactly one of them ask the bank,
     so one order never has two payments waiting. If the bank cannot be reached,
     the attempt is kept as "error" and a retry reuses its key: had the bank
-    created the request after all, it answers with it.
+    created the request after all, it answers with it. If the bank refuses the
+    request itself (a card it does not know), the attempt is kept as "refused"
+    and the order's payment has failed: nobody waits for an approval that
+    cannot come, and another card can be tried.
     """
     number = validate_card_number(card_number)
     attempt = _attempt_for_key(idempotency_key)
@@ -194,13 +208,16 @@ def request_payment(order, card_number, idempotency_key, bank, callback_url):
         db.session.commit()
         return attempt
     except BankRejected as exc:
-        if exc.status == 409 and exc.code == "reference_pending":
-            # The bank holds a pending request for this order that we never heard of (its answer was
-            # lost). Never a second one beside it: the attempt stays "error", so the request's webhook
-            # is adopted, and the shopper may try again once it is decided or expired.
+        if exc.status == 409 and exc.code in ("reference_pending", "reference_paid"):
+            # The bank holds a request for this order that we never heard of (its answer was lost), pending
+            # or even approved. Never a second one beside it: the attempt stays "error", so the request's
+            # webhook is adopted, and the shopper may try again once it is decided or expired.
             attempt.status, attempt.error = "error", exc.message[:300]
             order.status = status_before
             db.session.commit()
+            if exc.code == "reference_paid":
+                raise ShopError("Your bank says this order is paid already. This page shows it as soon as the "
+                                "bank's confirmation arrives.") from None
             raise ShopError("A payment for this order may already be waiting in your banking app. Approve it "
                             "there, or wait for it to expire, then try again.") from None
         if exc.status == 409 and retrying_unknown_outcome:
@@ -213,11 +230,17 @@ def request_payment(order, card_number, idempotency_key, bank, callback_url):
             order.status = status_before
             db.session.commit()
             return request_payment(order, card_number, attempt.idempotency_key, bank, callback_url)
+        if exc.status in (409, 422):
+            # The bank refused the request itself (a card it does not know, say): nobody was asked to approve
+            # anything, and nobody will be. The order says the payment failed and waits for another card.
+            attempt.status, attempt.error = "refused", exc.message[:300]
+            order.status = "payment_failed"
+            db.session.commit()
+            return attempt
         db.session.delete(attempt)
         order.status = status_before  # nothing was asked of the card holder: the order is as it was
         db.session.commit()
-        raise ShopError(exc.message if exc.status == 422 else f"The bank refused: {exc.message}",
-                        "card_number") from None
+        raise ShopError(f"The bank refused: {exc.message}", "card_number") from None
     apply_payment_update(bank_answer, attempt=attempt)
     return attempt
 
@@ -308,34 +331,81 @@ def refresh_payment_from_bank(order, bank):
         return None  # keep showing what we know; the webhook will still come
 
 
+class TooLateToCancel(ShopError):
+    """The bank decided the payment before the cancel reached it; `changed` says whether the order
+    learnt that decision here (then the caller announces it: the webhook will find nothing new)."""
+
+    def __init__(self, message, changed):
+        super().__init__(message)
+        self.changed = changed
+
+
 def cancel_payment(order, bank):
-    """The shopper cancels while waiting: the bank cancels the request, then the order follows."""
+    """The shopper cancels while waiting: the bank cancels the request, then the order follows.
+
+    Returns whether the order changed here. The bank's webhook for the cancel may arrive first
+    (and announce it): then nothing changes here, and the change is announced once, not twice.
+    """
     attempt = order.payment
     if attempt is None or attempt.status != "pending":
         raise ShopError("There is no payment waiting to be cancelled.")
+    request_id = attempt.bank_payment_request_id
+    # No transaction stays open across the call: what the bank's webhook writes meanwhile must be
+    # seen afterwards (the attempt reloads), or a cancel it already announced would look new here.
+    db.session.commit()
     try:
-        answer = bank.cancel_payment_request(attempt.bank_payment_request_id)
+        answer = bank.cancel_payment_request(request_id)
     except BankRejected as exc:
         if exc.status == 409:  # decided meanwhile: show what the bank decided
-            refresh_payment_from_bank(order, bank)
-            raise ShopError("Too late to cancel: the bank already decided this payment.") from None
+            changed = refresh_payment_from_bank(order, bank) is not None
+            raise TooLateToCancel("Too late to cancel: the bank already decided this payment.", changed) from None
         raise ShopError(exc.message) from None
     except BankUnavailable as exc:
         raise ShopError(f"{exc} Try again in a moment.") from None
-    apply_payment_update(answer, attempt=attempt)
-    return order
+    return apply_payment_update(answer, attempt=attempt) is not None
+
+
+def payment_steps(payment_status):
+    """The order page's stepper after "Order placed": the approval step and the outcome, as {state, label}.
+
+    A state is the steps' CSS classes: "current" only while an approval is really awaited,
+    never for an order that nobody has been asked to approve.
+    """
+    waiting = {"state": "", "label": "Approve in your banking app"}
+    final = {"state": "", "label": "Approved"}
+    if payment_status in ("requesting", "pending"):
+        waiting = {"state": "current", "label": "Waiting for approval"}
+    elif payment_status == "refused":
+        waiting = {"state": "bad", "label": "Card refused"}
+        final = {"state": "done bad", "label": "Payment failed"}
+    elif payment_status in FINAL_STEP_LABELS:
+        waiting = {"state": "done", "label": "Waiting for approval"}
+        final = {"state": "done ok" if payment_status == "approved" else "done bad",
+                 "label": FINAL_STEP_LABELS[payment_status]}
+    return {"waiting": waiting, "final": final}
+
+
+def _status_message(payment):
+    """The order page's sentence about its latest payment attempt."""
+    status = payment.status if payment else None
+    message = STATUS_MESSAGES.get(status, "Pay for your order to complete it.")
+    if status == "declined" and payment.decline_reason in DECLINE_MESSAGES:
+        message = f"{message} {DECLINE_MESSAGES[payment.decline_reason]}"
+    if status == "refused":
+        said = f" (the bank said: {payment.error.rstrip('.')})" if payment.error else ""
+        message = (f"Payment failed: Baobab Bank refused the card ending in {payment.card_last4}{said}. "
+                   "Nothing was charged. Try another card.")
+    return message
 
 
 def order_status_payload(order):
-    """The `order_status` event, as the contract in DESIGN.md §4 describes it."""
+    """The `order_status` event, as the contract in DESIGN.md §4 describes it (and the page's stepper)."""
     payment = order.payment
     payment_status = payment.status if payment else None
-    message = STATUS_MESSAGES.get(payment_status, "Pay for your order to complete it.")
-    if payment_status == "declined" and payment.decline_reason in DECLINE_MESSAGES:
-        message = f"{message} {DECLINE_MESSAGES[payment.decline_reason]}"
-    return {"order_id": order.id, "status": order.status, "message": message, "journey": order.journey_id,
+    return {"order_id": order.id, "status": order.status, "message": _status_message(payment),
+            "journey": order.journey_id,
             "payment": {"status": payment_status, "binding_code": payment.binding_code if payment else None,
                         "expires_at": payment.expires_at if payment else None,
                         "decline_reason": payment.decline_reason if payment else None,
                         "card_last4": payment.card_last4 if payment else None},
-            "can_pay": can_pay(order)}
+            "can_pay": can_pay(order), "steps": payment_steps(payment_status)}

@@ -15,14 +15,20 @@ export function startDevicesScreen(root) {
   if (!pushSupport().pushManager && !isIos()) {
     say(status, "This browser cannot receive push messages. Try Chrome, Edge, Firefox or Safari.", true);
   }
-  const pin = () => root.querySelector("[data-pin]")?.value || "";
+  const pinField = root.querySelector("[data-pin]");
+  // Spaces typed by mistake are no PIN: sent as "", the bank answers "Enter your PIN." and counts no try.
+  const pin = () => (pinField?.value || "").trim();
   const done = (text) => { say(status, text); setTimeout(() => location.reload(), 600); };
+  const refused = (text) => {
+    say(status, text, true);
+    if (pinField && !pin()) pinField.focus(); // the PIN is what is missing: the cursor goes there
+  };
   root.querySelector("[data-register]")?.addEventListener("click", async () => {
     try {
       await registerThisDevice(pin());
       done("This phone is now one of your devices: it can approve payments.");
     } catch (err) {
-      say(status, err.message, true);
+      refused(err.message);
     }
   });
   const passkeyButton = root.querySelector("[data-passkey]");
@@ -32,7 +38,7 @@ export function startDevicesScreen(root) {
       await setUpPasskey(pin());
       done("Fingerprint or face is set up: you can approve with it now.");
     } catch (err) {
-      say(status, err.name === "NotAllowedError" ? "The fingerprint was not confirmed. Try again." : err.message, true);
+      refused(err.name === "NotAllowedError" ? "The fingerprint was not confirmed. Try again." : err.message);
     }
   });
   root.querySelector("[data-enable]").addEventListener("click", async () => {

@@ -83,7 +83,7 @@ def test_paying_an_order_again_with_a_non_ascii_payment_token_is_refused(live, c
     shopper, email = _shopper_at_review(live)
     review = shopper.get("/shop/checkout/review").text
     token = re.search(r'name="payment_token" type="hidden" value="([^"]+)"', review).group(1)
-    unknown_card = "4000129999999997"  # Luhn-valid, but no Baobab card: the order waits for another try
+    unknown_card = "4000129999999997"  # Luhn-valid, but no Baobab card: the payment failed, try another card
     placed = shopper.http.post(f"{live.url}/shop/checkout/pay", timeout=15, data={
         "csrf_token": csrf_token(review), "payment_token": token, "card_number": unknown_card})
     assert ORDER_URL.search(placed.url), (placed.status_code, placed.url, placed.text[-3000:])
@@ -93,11 +93,11 @@ def test_paying_an_order_again_with_a_non_ascii_payment_token_is_refused(live, c
         "csrf_token": csrf_token(order_page), "payment_token": NON_ASCII_TOKEN, "card_number": card})
     assert response.status_code == 200 and response.url.endswith(f"/shop/orders/{order_id}")
     assert "reload the page" in response.text
-    assert _orders_of(live, email) == [(order_id, "awaiting_payment", [])]  # nothing stuck: it can be paid
+    assert _orders_of(live, email) == [(order_id, "payment_failed", ["refused"])]  # nothing stuck: it can be paid
     retry_token = re.search(r'name="payment_token" type="hidden" value="([^"]+)"', response.text).group(1)
     shopper.http.post(f"{live.url}/shop/orders/{order_id}/pay", timeout=15, data={
         "csrf_token": csrf_token(response.text), "payment_token": retry_token, "card_number": card})
-    assert _orders_of(live, email)[0][2] == ["pending"]
+    assert _orders_of(live, email)[0][2] == ["refused", "pending"]
 
 
 @pytest.mark.parametrize("method, path, wants_json", [

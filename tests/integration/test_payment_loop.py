@@ -5,7 +5,7 @@ from app.bank import ledger
 from app.bank.models import Customer, PaymentRequest, Transfer
 from app.extensions import db
 
-from ..support import BankCustomer, Shopper, wait_for
+from ..support import BankCustomer, Shopper, in_app_db, wait_for
 
 
 def test_checkout_approve_webhook_marks_order_paid(live, customer_factory):
@@ -92,3 +92,38 @@ def test_wrong_pin_is_refused_and_nothing_moves(live, customer_factory):
     assert "Wrong PIN. 4 tries left before the card locks." in response.text
     assert phone.pending()[0]["status"] == "pending"
     assert shopper.order_status(order_id)["status"] == "payment_pending"
+
+
+def test_a_cancel_is_announced_once(live, customer_factory, monkeypatch):
+    """The bank's webhook for a cancel can reach the shop before the cancel's own answer does (the test makes
+    sure it does): the page must still hear the change once, not once from each."""
+    from app.bank.models import WebhookEvent
+    from app.common import tracing
+    from app.shop.bank_client import BankClient
+    card = customer_factory()[3]
+    shopper = Shopper.signed_in(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+
+    def webhook_delivered():
+        return in_app_db(live, lambda: db.session.scalar(select(WebhookEvent.delivered_at).where(
+            WebhookEvent.type == "payment_request.cancelled").order_by(WebhookEvent.created_at.desc())))
+    cancel = BankClient.cancel_payment_request
+
+    def cancel_answered_after_the_webhook(self, request_id):
+        answer = cancel(self, request_id)
+        wait_for(webhook_delivered, message="the bank's webhook for the cancel delivered")
+        return answer
+    monkeypatch.setattr(BankClient, "cancel_payment_request", cancel_answered_after_the_webhook)
+    announced = []
+
+    def observer(app, kind, details):
+        if kind == "socket" and details["event"] == "order_status" and details["data"]["order_id"] == order_id:
+            announced.append(details["data"]["status"])
+    tracing.message_crossed.connect(observer, sender=live.app)
+    try:
+        shopper.post_form(f"/shop/orders/{order_id}/cancel", {}, page=f"/shop/orders/{order_id}")
+        wait_for(lambda: shopper.order_status(order_id)["status"] == "cancelled", message="cancelled")
+    finally:
+        tracing.message_crossed.disconnect(observer, sender=live.app)
+    assert announced == ["cancelled"]

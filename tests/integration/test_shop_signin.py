@@ -114,7 +114,7 @@ def test_a_provider_that_says_no_gets_a_friendly_page(live):
     shopper = Shopper(live.url)
     shopper.http.get(live.url + "/shop/signin/paylab", allow_redirects=False, timeout=10)
     page = shopper.get("/shop/auth/paylab/callback?error=access_denied&error_description=The+user+said+no")
-    assert page.status_code == 400 and "Sign-in failed: The user said no" in page.text
+    assert page.status_code == 400 and "You chose not to share your PayLab ID with Veldt Market" in page.text
 
 
 @pytest.mark.parametrize("path, data", [

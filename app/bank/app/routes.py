@@ -10,12 +10,12 @@ from ...common.qr import qr_svg
 from ...common.ratelimit import rate_limited, sign_in_limited
 from ...common.signins import end_sign_in
 from ...common.tracing import walkthrough_step
-from .. import cards, devices, ledger, passkeys, services
+from .. import cards, devices, funds, ledger, passkeys, services
 from ..errors import BankError, InvalidField, NotFound
 from ..notify import bank_app_url
 from . import bp
 from .auth import customer_required, safe_next, sign_in_customer
-from .forms import ApproveForm, LoginForm, SignupForm
+from .forms import AddFundsForm, ApproveForm, LoginForm, SignupForm
 
 DECLINE_REASON_TEXT = {"customer_declined": "You declined it.", "insufficient_funds": "Not enough money in the account.",
                        "card_blocked": "The card is blocked."}
@@ -78,9 +78,33 @@ def home():
 @bp.get("/account")
 @customer_required
 def account():
-    customer = g.customer
+    return _account_page(AddFundsForm())
+
+
+def _account_page(add_funds_form, status=200):
+    customer, daily_limit = g.customer, current_app.config["BANK_ADD_FUNDS_DAILY_LIMIT_CENTS"]
     return render_template("bank/account.html", customer=customer, card=cards.customer_card(customer),
-                           balance=ledger.balance_of(customer.account), entries=ledger.entries_of(customer.account))
+                           balance=ledger.balance_of(customer.account), entries=ledger.entries_of(customer.account),
+                           form=add_funds_form, daily_limit=daily_limit,
+                           allowance_left=funds.allowance_left(customer, daily_limit)), status
+
+
+@bp.post("/account/add-funds")
+@customer_required
+# A form that makes something, as signing up does (an account, a top-up): the same few a minute, per customer.
+@rate_limited("RATELIMIT_SIGNUP", per="signed-in")
+def add_funds():
+    """Add funds: demo money from the bank, within the daily limit it reads from the ledger."""
+    form = AddFundsForm()
+    if form.validate_on_submit():
+        try:
+            funds.add_funds(g.customer, form.amount_cents, current_app.config["BANK_ADD_FUNDS_DAILY_LIMIT_CENTS"])
+        except InvalidField as exc:
+            form.amount.errors.append(exc.message)
+        else:
+            flash(f"Added {current_app.jinja_env.filters['money'](form.amount_cents)} to your account.", "info")
+            return redirect(url_for("bank.app.account"))
+    return _account_page(form, 422)
 
 
 @bp.get("/approvals/<request_id>")
@@ -106,6 +130,7 @@ def approve(request_id):
     if not form.validate_on_submit():
         for errors in form.errors.values():
             flash(errors[0], "error")
+        tracing.refuse_step(next(iter(form.errors.values()))[0], "knowledge:pin" if form.pin.errors else None)
         return redirect(url_for("bank.app.approval", request_id=request_id))
     # What the browser sent, every factor of it; the service checks them all (the device cookie too).
     return _decide(request_id, lambda: services.approve_payment_request(
@@ -133,6 +158,7 @@ def _decide(request_id, decision):
         decision()
     except BankError as exc:
         flash(exc.message, "error")
+        tracing.refuse_step(exc.message, exc.factor)
     return redirect(url_for("bank.app.approval", request_id=request_id))
 
 

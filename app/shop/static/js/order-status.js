@@ -3,7 +3,11 @@
 import {showTimeLeft} from "/static/common/js/countdown.js";
 
 const POLL_MS = 3000;
-const FINAL_LABELS = { approved: "Approved", declined: "Declined", expired: "Expired", cancelled: "Cancelled" };
+
+function showStep(step, { state, label }) {
+  step.className = state;
+  step.querySelector("[data-step-label]").textContent = label;
+}
 
 export function renderStatus(root, status) {
   const payment = status.payment || {};
@@ -15,12 +19,9 @@ export function renderStatus(root, status) {
   root.dataset.status = status.status;
   root.dataset.paymentStatus = state || "";
 
-  const steps = root.querySelectorAll("[data-stepper] li");
-  const [, waitStep, finalStep] = steps;
-  waitStep.className = state ? (waiting || state === "requesting" ? "current" : "done") : "current";
-  const finalState = FINAL_LABELS[state] ? state : null;
-  finalStep.className = finalState ? `done ${finalState === "approved" ? "ok" : "bad"}` : "";
-  finalStep.querySelector("[data-final-label]").textContent = finalState ? FINAL_LABELS[finalState] : "Approved";
+  // The server says what each step shows (the same as it rendered): "waiting" only while an approval is awaited.
+  showStep(root.querySelector("[data-step=waiting]"), status.steps.waiting);
+  showStep(root.querySelector("[data-step=final]"), status.steps.final);
 
   if (payment.binding_code) root.querySelector("[data-binding-code]").textContent = payment.binding_code;
   const countdown = root.querySelector("[data-countdown]");

@@ -2,7 +2,7 @@
 // It shows every push (iOS revokes subscriptions that stay silent), opens the approval screen
 // on a tap, keeps the subscription alive, and serves an offline shell. API answers are never cached.
 
-const SHELL_CACHE = "baobab-shell-v1";
+const SHELL_CACHE = "baobab-shell-v2";  // v1 served its CSS from the cache for good
 const DIAG_CACHE = "baobab-diagnostics";
 const OFFLINE_URL = "/bank/app/offline";
 const SHELL = [OFFLINE_URL, "/bank/app/static/css/bank.css", "/bank/app/static/icons/baobab.svg",
@@ -32,7 +32,11 @@ self.addEventListener("fetch", (event) => {
     // Pages: always the network (they carry live balances); the offline shell only when it fails.
     event.respondWith(fetch(event.request).catch(() => caches.match(OFFLINE_URL)));
   } else if (SHELL.includes(url.pathname)) {
-    event.respondWith(caches.match(event.request).then((hit) => hit || fetch(event.request)));
+    // The network first, so an update to the app's CSS or icons arrives; the copy only when offline.
+    event.respondWith(fetch(event.request).then(async (response) => {
+      if (response.ok) await (await caches.open(SHELL_CACHE)).put(event.request, response.clone());
+      return response;
+    }).catch(() => caches.match(event.request)));
   }
 });
 

@@ -45,6 +45,7 @@ class LocalPushService:
         self.messages = []       # accepted, decrypted messages
         self.rejections = []     # (status, reason)
         self.requests_seen = []  # (sub_id, answered status) for every POST
+        self.header_names_seen = []  # the lower-cased header names of every request, as a third party sees them
         self.hang_started = threading.Event()
         self.release_hang = threading.Event()
         self.hanging = set()     # sub ids that hang on every message until release_hang
@@ -96,6 +97,8 @@ class LocalPushService:
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         sub_id = request.path.rsplit("/", 1)[-1]
+        with self._lock:
+            self.header_names_seen.append({name.lower() for name in request.headers.keys()})
         try:
             response = self._receive(request, sub_id)
         except Rejected as exc:

@@ -16,11 +16,11 @@ CARD_PREFIX = "400012"  # the bank's BIN: every Baobab card starts with it
 
 
 class WrongPin(BankError):
-    status, code = 403, "wrong_pin"
+    status, code, factor = 403, "wrong_pin", "knowledge:pin"
 
 
 class CardLocked(BankError):
-    status, code = 403, "card_locked"
+    status, code, factor = 403, "card_locked", "knowledge:pin"
 
 
 MAX_PIN_ATTEMPTS = 5
@@ -30,7 +30,7 @@ LOCKED_MESSAGE = ("Your card is locked after 5 wrong PINs in a row. Until the ba
 
 class PinMissing(InvalidField):
     """No PIN was typed: nothing was checked, so nothing counts against the card."""
-    code = "pin_required"
+    code, factor = "pin_required", "knowledge:pin"
 
 
 def check_card_pin(card, pin):

@@ -29,7 +29,7 @@ class DeviceError(InvalidField):
 
 class NotARegisteredDevice(BankError):
     """An approval (or a resubscription) from a browser that is not one of the customer's devices."""
-    status, code = 403, "not_a_registered_device"
+    status, code, factor = 403, "not_a_registered_device", "possession:device"
 
 
 hash_device_token = token_hash  # only the hash of a device token is stored

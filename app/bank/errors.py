@@ -4,6 +4,7 @@ from ..common.errors import DomainError
 
 class BankError(DomainError):
     code = "bank_error"
+    factor = None  # the factor a refusal is about (`kind:what`, as the walkthrough names them), if any
 
 
 class InvalidField(BankError):

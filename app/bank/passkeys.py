@@ -23,7 +23,11 @@ from .models import Passkey
 
 class PasskeyError(BankError):
     """A fingerprint (WebAuthn) answer the bank does not accept: a refused approval is a 403."""
-    status, code = 403, "passkey_refused"
+    status, code, factor = 403, "passkey_refused", "possession:passkey"
+
+    def __init__(self, message, factor=None):
+        super().__init__(message)
+        self.factor = factor or self.factor
 
 
 def relying_party(public_url):
@@ -101,7 +105,9 @@ def verify_passkey(customer, credential, challenge, public_url):
             credential_public_key=passkey.public_key, credential_current_sign_count=passkey.sign_count,
             require_user_verification=True)
     except Exception as exc:
-        raise PasskeyError(f"The fingerprint check failed: {exc}") from None
+        unverified = "verif" in str(exc).lower()  # the authenticator signed without asking for the finger or face
+        raise PasskeyError(f"The fingerprint check failed: {exc}",
+                           factor="inherence:fingerprint" if unverified else None) from None
     passkey.sign_count, passkey.last_used_at = verified.new_sign_count, utcnow()
     db.session.commit()
     return passkey

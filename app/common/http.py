@@ -25,17 +25,25 @@ class HttpSettings:
     """
 
     def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server", url_map=None, receiver=None,
-                 step=None):
+                 step=None, own_origins=()):
         self.timeout = (connect_timeout, read_timeout)
         self.sender, self.receiver, self.step = sender, receiver, step
         self.url_map = dict(url_map or {})
+        # Only this instance's servers hear the journey's trace id: a push service or an outside
+        # provider is a third party, and the bank's internal ids are none of its business.
+        self.own_origins = tuple(origin.rstrip("/") + "/" for origin in own_origins if origin)
 
     @classmethod
     def from_config(cls, config, sender, receiver=None, step=None):
         url_map = {}
         if config.get("PUBLIC_URL") and config.get("INTERNAL_URL") and config["PUBLIC_URL"] != config["INTERNAL_URL"]:
             url_map[config["PUBLIC_URL"] + "/"] = config["INTERNAL_URL"] + "/"
-        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map, receiver, step)
+        return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map, receiver, step,
+                   own_origins=(config.get("PUBLIC_URL"), config.get("INTERNAL_URL")))
+
+    def is_own(self, url):
+        """Whether `url` is one of this instance's servers (after the public→internal rewrite)."""
+        return url.startswith(self.own_origins)
 
     def route(self, url):
         for public, internal in self.url_map.items():
@@ -49,7 +57,7 @@ def traced_request(send, settings, method, url, **kwargs):
     url = settings.route(url)
     kwargs.setdefault("timeout", settings.timeout)
     trace_id, _ = current_trace()
-    if trace_id:  # the next server continues this journey
+    if trace_id and settings.is_own(url):  # the next server of ours continues this journey
         kwargs["headers"] = {**(kwargs.get("headers") or {}), "traceparent": traceparent_header(trace_id)}
     started, started_at = time.monotonic(), utcnow()
     response = error = None
@@ -63,7 +71,9 @@ def traced_request(send, settings, method, url, **kwargs):
         record_message(
             "http", sender=settings.sender, receiver=settings.receiver, step=settings.step, method=method, url=url,
             response_headers=dict(response.headers) if response is not None else {},
-            request_headers=dict(kwargs.get("headers") or {}),
+            # What was really sent, with what the library added (the Authorization of `auth=`); redacted later.
+            request_headers=dict(getattr(getattr(response, "request", None), "headers", None)
+                                 or kwargs.get("headers") or {}),
             request_body=kwargs.get("data") or kwargs.get("json"),
             status=response.status_code if response is not None else None,
             response_body=response.text if response is not None else None,

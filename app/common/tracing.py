@@ -26,6 +26,7 @@ from .clock import utcnow
 log = logging.getLogger(__name__)
 message_crossed = Namespace().signal("message-crossed")  # sender: the app; kwargs: kind, details
 _current = ContextVar("paylab_trace", default=None)
+_notes = ContextVar("paylab_trace_notes", default=None)
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -115,6 +116,17 @@ def trace(trace_id, owner=None):
         reset_trace(token)
 
 
+@contextmanager
+def notes(**values):
+    """Attach `values` to every message recorded inside this block: what only the caller knows about
+    it, such as the plaintext a push encrypted, or where the bearer token on a call was issued."""
+    token = _notes.set({**(_notes.get() or {}), **values})
+    try:
+        yield
+    finally:
+        _notes.reset(token)
+
+
 def record_message(kind, **details):
     """Tell this app's observers that a message of `kind` ("http", "http-in", "socket", "push", "ledger") crossed.
 
@@ -127,6 +139,8 @@ def record_message(kind, **details):
     details.setdefault("trace_id", trace_id)
     details.setdefault("owner", owner)
     details.setdefault("recorded_at", utcnow())  # when it happened, whenever an observer gets to it
+    if _notes.get():
+        details.setdefault("notes", _notes.get())
     app = current_app._get_current_object()
     for receiver in message_crossed.receivers_for(app):
         try:
@@ -136,6 +150,13 @@ def record_message(kind, **details):
 
 
 # --- Flask: continue a trace that arrives with a request, record what browsers send -----------------
+
+def refuse_step(reason, factor=None):
+    """The view refused what this request asked (a wrong PIN, an unregistered device…): the walkthrough
+    draws the step as refused, saying which factor failed (`kind:what`, if one did) and why."""
+    from flask import g
+    g.paylab_refusal = {"reason": reason, "factor": factor}
+
 
 def continue_trace(trace_id, owner=None):
     """Serve the rest of this request inside `trace_id` (undone at teardown)."""
@@ -163,6 +184,7 @@ def init_request_tracing(app):
         if trace_id and from_a_browser and declared_step(app, request.endpoint):
             record_message("http-in", method=request.method, path=request.path, status=response.status_code,
                            endpoint=request.endpoint, server=request.blueprints[-1] if request.blueprints else None,
+                           refusal=g.get("paylab_refusal"),
                            duration_ms=round((time.monotonic() - g.get("paylab_request_started", time.monotonic())) * 1000, 1),
                            started_at=g.get("paylab_request_started_at"),
                            request_body=request.form.to_dict() or request.get_json(silent=True),

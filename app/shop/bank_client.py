@@ -5,8 +5,11 @@ It caches the bank's access token and refreshes it shortly before it expires
 """
 import threading
 import time
+from datetime import datetime, timezone
 
 import requests
+
+from ..common import tracing
 
 
 class BankUnavailable(Exception):
@@ -21,6 +24,10 @@ class BankRejected(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _iso(unix_seconds):
+    return datetime.fromtimestamp(unix_seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class BankClient:
     REFRESH_MARGIN_SECONDS = 30
 
@@ -29,6 +36,7 @@ class BankClient:
         self.client_id, self.client_secret = client_id, client_secret
         self._token = None
         self._token_expires_at = 0.0
+        self._token_story = None  # where and when the cached token was issued, for the walkthrough
         self._lock = threading.Lock()
 
     def _access_token(self, force_refresh=False):
@@ -41,6 +49,8 @@ class BankClient:
                 body = self._json_or_raise(response)
                 self._token = body["access_token"]
                 self._token_expires_at = time.time() + int(body.get("expires_in", 300))
+                self._token_story = {"issued_in_journey": tracing.current_trace()[0], "issued_at": _iso(time.time()),
+                                     "expires_at": _iso(self._token_expires_at)}
             return self._token
 
     def _send(self, method, path, **kwargs):
@@ -67,7 +77,8 @@ class BankClient:
         headers = dict(kwargs.pop("headers", {}))
         for attempt in range(2):
             headers["Authorization"] = f"Bearer {self._access_token(force_refresh=attempt > 0)}"
-            response = self._send(method, path, headers=headers, **kwargs)
+            with tracing.notes(bearer_token=self._token_story):  # the token is cached: say where it came from
+                response = self._send(method, path, headers=headers, **kwargs)
             if response.status_code != 401:
                 break
         return self._json_or_raise(response)

@@ -116,6 +116,7 @@ def record(app, kind, details):
                      "body": redact_body(details.get("response_body"))},
         "data": redact(details.get("data")), "entries": details.get("entries"), "error": details.get("error"),
         "factors": factors, "url": details.get("url") or details.get("path"),
+        "refusal": _refusal(details, status), "push": details.get("push"),
     }
     with app.app_context(), Session(app.extensions["sqlalchemy"].engines[None]) as session:
         journey = _journey(session, trace_id)
@@ -125,6 +126,7 @@ def record(app, kind, details):
             return  # never mix two learners in one journey, whatever a browser's cookie claims
         if owner and not journey.owner:
             journey.owner = owner
+        payload["bearer_token"] = _token_story(session, (details.get("notes") or {}).get("bearer_token"), journey)
         # A request is drawn when it started: it caused what happened while it was being served.
         # Taken when it started where known: subtracting its duration from "now" would place it
         # late by however long this thread waited before getting here, out of order on a busy machine.
@@ -139,6 +141,33 @@ def record(app, kind, details):
         data, owner = message_json(message), journey.owner
     if owner:
         app.extensions["socketio"].emit("message", data, to=f"owner:{owner}", namespace="/walkthrough")
+
+
+def _refusal(details, status):
+    """Why the step was refused, and which factor failed, if it was: as the view said (`refuse_step`),
+    else from an error status or a call that got no answer."""
+    if details.get("refusal"):
+        return details["refusal"]
+    if details.get("error"):
+        return {"reason": f"No answer: {details['error']}", "factor": None}
+    if isinstance(status, int) and status >= 400:
+        return {"reason": f"Refused with HTTP {status}", "factor": None}
+    return None
+
+
+def _token_story(session, story, journey):
+    """Where the bearer token on this call was issued (the shop caches it for its lifetime), so that every
+    journey can answer "how does the shop prove itself to the bank?". The issuing journey is linked only
+    if it is this learner's own: another learner's checkout is not theirs to open."""
+    if not story:
+        return None
+    issued_in = story.get("issued_in_journey")
+    same_owner = issued_in == journey.id or (
+        issued_in and journey.owner and getattr(session.get(Journey, issued_in), "owner", None) == journey.owner)
+    return {"issued_at": story.get("issued_at"), "expires_at": story.get("expires_at"),
+            "issued_in_journey": issued_in if same_owner else None,
+            "issued_in": "this checkout" if issued_in == journey.id else
+                         "an earlier checkout of yours" if same_owner else "another checkout (the shop shares one token)"}
 
 
 def _journey(session, trace_id):
@@ -164,4 +193,5 @@ def message_json(message):
     return {"id": message.id, "journey_id": message.journey_id, "at": at, "kind": message.kind,
             "from": message.sender, "to": message.receiver, "label": message.label, "status": message.status,
             "duration_ms": message.duration_ms, "step": message.step, "factors": details.pop("factors", []),
+            "refusal": details.pop("refusal", None),
             "details": details}

@@ -1,5 +1,6 @@
 """Secrets never reach a stored trace: tokens, client secrets, PINs, passwords, codes hidden;
 card numbers masked to their last 4 digits; webhook signatures shortened."""
+import base64
 import json
 import re
 from urllib.parse import parse_qsl, urlsplit
@@ -90,10 +91,47 @@ def redact_third_parties(kind, details):
         # Nor what the push service answered, verbatim: a third party's text is not ours to show;
         # and a failure is named, never quoted (an HTTP library's message repeats the endpoint URL).
         return dict(details, url=f"{parsed.scheme}://{parsed.netloc}/{HIDDEN}", response_headers=response_headers,
-                    response_body=None, error=_failure_kind(details.get("error")))
+                    response_body=None, error=_failure_kind(details.get("error")), push=describe_push(details),
+                    request_body=f"({len(details.get('request_body') or b'')} bytes of aes128gcm ciphertext)")
     if kind == "ledger":
         return dict(details, entries=[_anonymous_entry(entry) for entry in details.get("entries") or []])
     return details
+
+
+PUSH_PRIVACY = ("The bank encrypted this message with keys only the phone's browser holds (RFC 8291): the "
+                "push service can deliver it, but cannot read it. The VAPID signature proves to the push "
+                "service that the bank is the sender the subscription was made for.")
+PUSH_HEADERS = ("content-encoding", "ttl", "urgency", "topic", "content-length")
+
+
+def describe_push(details):
+    """What a learner needs to see of a Web Push: the plaintext JSON the bank encrypted, the headers that
+    steer it, the VAPID token's claims (its signature shortened), the ciphertext's size, and why the
+    push service cannot read it."""
+    headers = {name: value for name, value in (details.get("request_headers") or {}).items()
+               if name.lower() in PUSH_HEADERS}
+    authorization = next((value for name, value in (details.get("request_headers") or {}).items()
+                          if name.lower() == "authorization"), "")
+    plaintext = (details.get("notes") or {}).get("push_plaintext")
+    try:
+        plaintext = redact(json.loads(plaintext)) if plaintext else None
+    except (TypeError, ValueError):
+        plaintext = None
+    return {"plaintext": plaintext, "headers": headers, "vapid": _vapid_token(authorization),
+            "ciphertext_bytes": len(details.get("request_body") or b""), "why": PUSH_PRIVACY}
+
+
+def _vapid_token(authorization):
+    """`vapid t=<JWT>, k=<key>` → the JWT's header and claims, decoded, and its signature shortened."""
+    match = re.search(r"t=([A-Za-z0-9_\-]+)\.([A-Za-z0-9_\-]+)\.([A-Za-z0-9_\-]+)", str(authorization))
+    if not match:
+        return None
+    try:
+        header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in match.groups()[:2])
+    except (ValueError, TypeError):
+        return None
+    return {"scheme": str(authorization).split(" ", 1)[0], "header": header, "claims": claims,
+            "signature": match.group(3)[:8] + "… (shortened)"}
 
 
 def _failure_kind(error):

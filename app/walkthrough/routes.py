@@ -43,6 +43,12 @@ def journey_page(journey_id):
                            live=False)
 
 
+@bp.get("/api/me")
+def whoami():
+    """Whether the shop knows who this browser is: the sign-in-first page waits for it, to go live."""
+    return jsonify(signed_in=_owner() is not None)
+
+
 @bp.get("/api/journeys/<journey_id>")
 def journey_messages(journey_id):
     owner = _owner()

@@ -1,4 +1,6 @@
 """One checkout yields the ordered messages of every hop, in one journey that only its learner can read."""
+import json
+
 import requests
 from sqlalchemy import select
 
@@ -148,3 +150,82 @@ def test_a_journey_created_at_once_by_another_process_keeps_both_messages(app, m
     with Session(engine) as session:
         labels = sorted(m.label for m in session.query(TraceMessage).filter_by(journey_id=trace_id))
     assert labels == ["socket: order_status", "socket: payment_request"]
+
+
+def test_refused_approvals_are_drawn_refused_naming_the_factor_that_failed(live, customer_factory):
+    """A wrong PIN and an approval from a browser that is not a registered device are refusals, not successes."""
+    username, password, pin, card = customer_factory()
+    shopper = Shopper.signed_in(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    phone = BankCustomer(live.url, username, password, pin)
+    [approval] = phone.pending()
+    phone.decide(approval["id"], "approve", pin="0000" if pin != "0000" else "9999")  # registers, then a wrong PIN
+    stranger = BankCustomer(live.url, username, password, pin)  # the password, but not a registered device
+    stranger.device = {"id": "not registered"}
+    stranger.decide(approval["id"], "approve", pin=pin)
+    phone.decide(approval["id"], "approve", pin=pin)
+    wait_for(lambda: shopper.order_status(order_id)["status"] == "paid", message="paid")
+
+    def approvals():
+        messages = shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"]
+        return [m for m in messages if m["step"] == "approval"]
+    wait_for(lambda: len(approvals()) == 3, message="three approval attempts recorded")
+    wrong_pin, not_a_device, approved = approvals()
+    assert wrong_pin["refusal"]["factor"] == "knowledge:pin" and "Wrong PIN" in wrong_pin["refusal"]["reason"]
+    assert not_a_device["refusal"]["factor"] == "possession:device"
+    assert approved["refusal"] is None
+
+
+def test_the_push_is_shown_as_the_bank_encrypted_it(live, push_service, customer_factory):
+    """Not ciphertext garbage: the plaintext JSON, the headers, the VAPID claims and why the push service cannot read it."""
+    username, password, pin, card = customer_factory()
+    phone = BankCustomer(live.url, username, password, pin)
+    phone.register_device(push_service.subscribe())
+    shopper = Shopper.signed_in(live)
+    shopper.fill_cart("headlamp")
+    order_id, _ = shopper.checkout(card)
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+
+    def push_message():
+        messages = shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"]
+        return next((m for m in messages if m["step"] == "push_send"), None)
+    wait_for(push_message, message="the push recorded")
+    push = push_message()["details"]["push"]
+    assert push["plaintext"]["type"] == "payment_request" and push["plaintext"]["binding_code"]
+    assert {name.lower() for name in push["headers"]} >= {"content-encoding", "ttl", "urgency", "topic"}
+    assert push["vapid"]["claims"]["sub"] and push["vapid"]["claims"]["aud"].startswith("http")
+    assert push["vapid"]["signature"].endswith("(shortened)") and push["ciphertext_bytes"] > 0
+    assert "cannot read it" in push["why"]
+    assert "\ufffd" not in json.dumps(push_message())
+    # And the push service never heard the journey's id.
+    assert push_service.header_names_seen and all("traceparent" not in names
+                                                  for names in push_service.header_names_seen)
+
+
+def test_every_journey_shows_how_the_shop_proves_itself_to_the_bank(live, customer_factory):
+    """The token is cached for its lifetime: a later checkout shows it (redacted) on the payment request,
+    with where and when it was issued, and the token call itself shows its Basic credentials, redacted."""
+    username, password, pin, card = customer_factory()
+    _forget_bank_token(live)
+    shopper = Shopper.signed_in(live)
+    journeys = []
+    for _ in range(2):
+        shopper.fill_cart("headlamp")
+        order_id, _ = shopper.checkout(card)
+        journeys.append(in_app_db(live, lambda: db.session.scalar(select(Order.journey_id)
+                                                                   .where(Order.id == order_id))))
+
+    def messages(journey):
+        return shopper.get(f"/walkthrough/api/journeys/{journey}").json()["messages"]
+    wait_for(lambda: any(m["step"] == "payment_request" for m in messages(journeys[1])), message="second request")
+    first, second = messages(journeys[0]), messages(journeys[1])
+    token_call = next(m for m in first if m["step"] == "bank_token")
+    assert token_call["details"]["request"]["headers"]["Authorization"] == "Basic •••• (redacted)"
+    assert not any(m["step"] == "bank_token" for m in second)  # cached
+    request = next(m for m in second if m["step"] == "payment_request")
+    assert request["details"]["request"]["headers"]["Authorization"] == "Bearer •••• (redacted)"
+    story = request["details"]["bearer_token"]
+    assert story["issued_in_journey"] == journeys[0] and story["issued_in"] == "an earlier checkout of yours"
+    assert story["expires_at"] > story["issued_at"]

@@ -64,12 +64,29 @@ def test_outgoing_calls_carry_the_current_trace_and_only_then():
         sent.append(kwargs.get("headers") or {})
         return _Answer()
     trace_id = tracing.new_trace_id()
+    ours = HttpSettings(own_origins=["http://bank.example"])
     with tracing.trace(trace_id, owner="shop-user:1"):
         assert tracing.current_trace() == (trace_id, "shop-user:1")
-        traced_request(send, HttpSettings(), "GET", "http://bank.example/x", headers={"Accept": "application/json"})
-    traced_request(send, HttpSettings(), "GET", "http://bank.example/x")
+        traced_request(send, ours, "GET", "http://bank.example/x", headers={"Accept": "application/json"})
+    traced_request(send, ours, "GET", "http://bank.example/x")
     assert tracing.parse_traceparent(sent[0]["traceparent"]) == trace_id and sent[0]["Accept"] == "application/json"
     assert "traceparent" not in sent[1]
+
+
+def test_a_third_party_never_gets_the_trace(app):
+    """Push services and outside providers are not ours: the journey's id stays inside the instance."""
+    sent = []
+
+    def send(method, url, **kwargs):
+        sent.append((url, kwargs.get("headers") or {}))
+        return _Answer()
+    settings = HttpSettings.from_config(app.config, sender="bank", receiver="push")
+    with tracing.trace(tracing.new_trace_id()):
+        traced_request(send, settings, "POST", "https://fcm.googleapis.com/fcm/send/abc")
+        traced_request(send, settings, "POST", "https://accounts.example/token")
+        traced_request(send, settings, "POST", app.config["PUBLIC_URL"] + "/shop/webhooks/bank")
+        traced_request(send, settings, "POST", app.config["INTERNAL_URL"] + "/bank/oauth/token")
+    assert ["traceparent" in headers for _, headers in sent] == [False, False, True, True]
     assert tracing.current_trace() == (None, None)  # the context ends with the block
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Blueprint
 
+from ...common import tracing
 from ...common.errors import ApiError, DomainError, handle_api_error
 
 PWA_DIR = Path(__file__).resolve().parents[3] / "pwa"
@@ -19,6 +20,7 @@ api_bp = Blueprint("api", __name__, url_prefix="/api")
 @api_bp.errorhandler(DomainError)
 def answer_domain_refusal(exc):
     """A refusal of the domain (wrong PIN, locked card, not found…) as the JSON answer it carries."""
+    tracing.refuse_step(exc.message, getattr(exc, "factor", None))
     return handle_api_error(ApiError.from_domain(exc))
 
 

@@ -136,10 +136,11 @@ class PushSender:
         The error is a status code ("HTTP 503") or a classified reason ("timed out"),
         never the answer's body."""
         claims = {"sub": self.subject}
-        try:
-            response = webpush(subscription_info, data=payload, vapid_private_key=self.vapid, vapid_claims=claims,
-                               ttl=ttl, timeout=self.timeout, headers={"Urgency": urgency, "Topic": topic},
-                               requests_session=self.session)
+        try:  # the walkthrough shows what was encrypted; the push service only ever sees ciphertext
+            with tracing.notes(push_plaintext=payload):
+                response = webpush(subscription_info, data=payload, vapid_private_key=self.vapid,
+                                   vapid_claims=claims, ttl=ttl, timeout=self.timeout,
+                                   headers={"Urgency": urgency, "Topic": topic}, requests_session=self.session)
         except WebPushException as exc:
             response = exc.response
             if response is None:

@@ -12,7 +12,9 @@ const FACTOR_TEXT = {
   "inherence:fingerprint": ["inherence", "Your fingerprint or face unlocked the passkey: something you are."],
   "possession:push_subscription": ["possession", "The push can only reach the phone that holds this subscription's private key."],
 };
-const LANE_GAP = 150, TOP = 56, ROW = 44, LEFT = 80;
+// The diagram fits its panel (a laptop at 1366 px needs no sideways scroll): lanes spread over the width
+// there is, never closer than MIN_GAP (a phone then scrolls the diagram inside its own box).
+const MAX_GAP = 150, MIN_GAP = 104, TOP = 56, ROW = 50, LEFT = 64, CHAR_PX = 6.4, BADGE_W = 74;
 
 function el(name, attrs = {}, text = null) {
   const node = document.createElementNS(SVG, name);
@@ -24,13 +26,16 @@ function el(name, attrs = {}, text = null) {
 export function createDiagram(container, lanes, onSelect) {
   // Messages are kept in time order (a request is placed when it started), and the SVG is redrawn
   // from them, so an answer that arrives late still lands under the request that caused it.
-  const x = (lane) => LEFT + lanes.indexOf(lane) * LANE_GAP;
-  const width = LEFT * 2 + (lanes.length - 1) * LANE_GAP + 170;  // room for factor badges on the right
+  let gap = MAX_GAP, width = 0;
+  const x = (lane) => LEFT + lanes.indexOf(lane) * gap;
   const messages = [];
   let selectedId = null;
   const arrows = [];
 
   function draw(freshId) {
+    const available = container.clientWidth || MAX_GAP * lanes.length;
+    gap = Math.max(MIN_GAP, Math.min(MAX_GAP, (available - LEFT * 2) / (lanes.length - 1)));
+    width = Math.round(LEFT * 2 + (lanes.length - 1) * gap);
     const height = TOP + messages.length * ROW + 10;
     const svg = el("svg", {width, height, role: "img", "aria-label": "Sequence diagram of this checkout"});
     const defs = el("defs");
@@ -45,29 +50,55 @@ export function createDiagram(container, lanes, onSelect) {
     arrows.length = 0;
     messages.forEach((message, row) => arrows.push({group: drawArrow(svg, message, row, message.id === freshId), message}));
     container.replaceChildren(svg);
+    fitLabels(svg);
+  }
+
+  function fitLabels(svg) {
+    // Measured once drawn (fonts differ): move each label inside the diagram, and shorten one that is
+    // wider than the diagram itself (its whole text stays in a tooltip and in the payload panel).
+    for (const text of svg.querySelectorAll(".label")) {
+      const full = text.textContent;
+      while (text.getComputedTextLength() > width - 8 && text.textContent.length > 8) {
+        text.textContent = `${text.textContent.slice(0, -2)}…`;
+      }
+      if (text.textContent !== full) text.append(el("title", {}, full));
+      const half = text.getComputedTextLength() / 2;
+      const centre = Number(text.getAttribute("x"));
+      text.setAttribute("x", Math.min(Math.max(centre, 4 + half), width - 4 - half));
+    }
   }
 
   function drawArrow(svg, message, row, fresh) {
     const y = TOP + row * ROW + 18;
-    const group = el("g", {class: `arrow kind-${message.kind} step-${message.step}${fresh ? " new" : ""}${message.id === selectedId ? " selected" : ""}`,
-                           tabindex: 0, role: "button", "data-step": message.step, "data-testid": "arrow"});
+    const refusal = message.refusal;
+    const group = el("g", {class: `arrow kind-${message.kind} step-${message.step}${refusal ? " refused" : ""}${fresh ? " new" : ""}${message.id === selectedId ? " selected" : ""}`,
+                           tabindex: 0, role: "button", "data-step": message.step, "data-testid": "arrow",
+                           "data-refused": refusal ? "true" : "false"});
     const from = x(message.from), to = x(message.to);
     if (from === to) {
       group.append(el("path", {d: `M${from},${y - 8} h34 v16 h-34`, class: "line", "marker-end": "url(#arrowhead)"}));
     } else {
       group.append(el("line", {x1: from, y1: y, x2: to + (to > from ? -4 : 4), y2: y, class: "line", "marker-end": "url(#arrowhead)"}));
     }
-    const label = `${message.label}${message.status ? ` → ${message.status}` : ""}${message.duration_ms ? ` · ${Math.round(message.duration_ms)} ms` : ""}`;
-    const mid = from === to ? from + 40 : (from + to) / 2;
-    group.append(el("text", {x: mid, y: y - 6, "text-anchor": from === to ? "start" : "middle", class: "label"}, label));
-    let badgeX = Math.max(from, to) + 8;
+    // A refused step says so in words, not only in colour: "✗ refused".
+    const label = `${refusal ? "✗ refused: " : ""}${message.label}${message.status ? ` → ${message.status}` : ""}${message.duration_ms ? ` · ${Math.round(message.duration_ms)} ms` : ""}`;
+    // The label sits over its arrow (fitLabels keeps it inside the diagram once it can be measured).
+    const centre = from === to ? from + 40 + (label.length * CHAR_PX) / 2 : (from + to) / 2;
+    group.append(el("text", {x: centre, y: y - 6, "text-anchor": "middle", class: "label"}, label));
+    // Factor badges go under the arrow, from its left end, kept inside the diagram.
+    const badgesWidth = (message.factors || []).length * (BADGE_W + 6);
+    let badgeX = Math.max(4, Math.min(Math.min(from, to) + 4, width - 4 - badgesWidth));
+    const badgeY = y + 15;
     for (const factor of message.factors || []) {
       const [kind] = FACTOR_TEXT[factor] || [factor.split(":")[0]];
-      const badge = el("g", {class: `factor ${kind}`, "data-testid": "factor-badge"});
-      badge.append(el("rect", {x: badgeX, y: y - 9, width: 74, height: 18, rx: 9}));
-      badge.append(el("text", {x: badgeX + 37, y: y + 4, "text-anchor": "middle"}, kind));
+      const failed = refusal && refusal.factor === factor;
+      const badge = el("g", {class: `factor ${kind}${failed ? " failed" : ""}`, "data-testid": "factor-badge",
+                             "data-factor": factor, "data-failed": failed ? "true" : "false"});
+      badge.append(el("rect", {x: badgeX, y: badgeY - 9, width: BADGE_W, height: 18, rx: 9}));
+      badge.append(el("text", {x: badgeX + BADGE_W / 2, y: badgeY + 4, "text-anchor": "middle"}, failed ? `✗ ${kind}` : kind));
+      if (failed) badge.append(el("title", {}, `${kind} failed: ${refusal.reason}`));
       group.append(badge);
-      badgeX += 80;
+      badgeX += BADGE_W + 6;
     }
     group.addEventListener("click", () => select(message));
     group.addEventListener("keydown", (event) => { if (event.key === "Enter") select(message); });
@@ -88,7 +119,9 @@ export function createDiagram(container, lanes, onSelect) {
   }
 
   function point(step) {
-    const found = arrows.find((a) => a.message.step === step);
+    // The shop caches its bank token: a later checkout shows it on its API calls instead of a token call.
+    const found = arrows.find((a) => a.message.step === step) ||
+      (step === "bank_token" ? arrows.find((a) => a.message.details?.bearer_token) : undefined);
     if (found) {
       select(found.message);
       found.group.scrollIntoView({block: "center", behavior: "smooth"});
@@ -97,6 +130,13 @@ export function createDiagram(container, lanes, onSelect) {
   }
 
   draw(null);
+  let lastWidth = container.clientWidth;
+  new ResizeObserver(() => {  // a rotated phone or a resized window: spread the lanes again
+    if (container.clientWidth !== lastWidth) {
+      lastWidth = container.clientWidth;
+      draw(null);
+    }
+  }).observe(container);
   return {add, point, arrows};
 }
 
@@ -105,13 +145,37 @@ function showPayload(root, message) {
   panel.hidden = false;
   root.querySelector("[data-payload-title]").textContent =
     `${message.from} → ${message.to}: ${message.label}${message.status ? ` (${message.status})` : ""}`;
-  root.querySelector("[data-payload-factors]").replaceChildren(...(message.factors || []).map((factor) => {
+  const refusal = message.refusal;
+  const notes = (message.factors || []).map((factor) => {
     const [kind, sentence] = FACTOR_TEXT[factor] || [factor, factor];
     const p = document.createElement("span");
-    p.className = `factor-note ${kind}`;
-    p.textContent = `${kind}: ${sentence}`;
+    const failed = refusal && refusal.factor === factor;
+    p.className = `factor-note ${kind}${failed ? " failed" : ""}`;
+    p.textContent = failed ? `✗ ${kind} failed: ${refusal.reason}` : `${kind}: ${sentence}`;
     return p;
-  }));
+  });
+  if (refusal) {
+    const p = document.createElement("strong");
+    p.className = "refusal-note";
+    p.dataset.testid = "refusal";
+    p.textContent = `✗ Refused: ${refusal.reason}`;
+    notes.unshift(p);
+  }
+  const token = message.details?.bearer_token;
+  if (token) {
+    const p = document.createElement("span");
+    p.className = "token-note";
+    p.dataset.testid = "token-story";
+    p.append(`The shop proves itself with a bearer token (shown redacted in the Authorization header), issued in ${token.issued_in} at ${token.issued_at}, valid until ${token.expires_at}. `);
+    if (token.issued_in_journey && token.issued_in_journey !== message.journey_id) {
+      const link = document.createElement("a");
+      link.href = `/walkthrough/${token.issued_in_journey}`;
+      link.textContent = "See the token being issued";
+      p.append(link);
+    }
+    notes.push(p);
+  }
+  root.querySelector("[data-payload-factors]").replaceChildren(...notes);
   root.querySelector("[data-payload-body]").textContent = JSON.stringify(message.details, null, 2);
 }
 

@@ -10,20 +10,7 @@ from ...common.forms import PageForm
 from ...common.money import InvalidAmount, format_money, parse_money
 
 
-class BankPageForm(PageForm):
-    """A bank page's form. A field rendered with an attribute of None leaves it out.
-
-    WTForms writes None as the word "None" (`inputmode="None"`), and the bank's field
-    macro passes None for every attribute a page does not give; False is its "leave out".
-    """
-
-    class Meta(PageForm.Meta):
-        def render_field(self, field, render_kw):
-            return super().render_field(field, {key: (False if value is None else value)
-                                                for key, value in render_kw.items()})
-
-
-class LoginForm(BankPageForm):
+class LoginForm(PageForm):
     username = StringField("Username", validators=[
         DataRequired(message="Enter your username."),
         Length(max=40, message="A username has at most 40 characters: check the username you typed.")])
@@ -32,7 +19,7 @@ class LoginForm(BankPageForm):
         Length(max=200, message="A password has at most 200 characters: check the password you typed.")])
 
 
-class SignupForm(BankPageForm):
+class SignupForm(PageForm):
     full_name = StringField("Your name", validators=[
         DataRequired(message="Enter your name."),
         Length(max=100, message="Write your name in at most 100 characters.")])
@@ -53,7 +40,7 @@ class SignupForm(BankPageForm):
         EqualTo("pin", message="The two PINs differ: type the same PIN twice.")])
 
 
-class ApproveForm(BankPageForm):
+class ApproveForm(PageForm):
     pin = PasswordField("PIN", validators=[DataRequired(message="Enter your PIN to approve."),
                                            Regexp(r"^\d{4,6}$", message="The PIN is 4 to 6 digits.")])
 
@@ -61,7 +48,7 @@ class ApproveForm(BankPageForm):
 AMOUNT_FORMAT = "Enter the amount in rand with at most 2 decimals, such as 250.50."
 
 
-class AddFundsForm(BankPageForm):
+class AddFundsForm(PageForm):
     """Add funds: an amount in rand, typed as people type money ("250.50", "R 1 000")."""
 
     amount = StringField("Amount to add (R)", validators=[

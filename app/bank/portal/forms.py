@@ -2,10 +2,10 @@
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..app.forms import BankPageForm
+from ...common.forms import PageForm
 
 
-class MerchantLoginForm(BankPageForm):
+class MerchantLoginForm(PageForm):
     client_id = StringField("Client id", validators=[
         DataRequired(message="Enter your client id."),
         Length(max=48, message="A client id has at most 48 characters: check the client id you pasted.")])

@@ -2,7 +2,7 @@
 // It shows every push (iOS revokes subscriptions that stay silent), opens the approval screen
 // on a tap, keeps the subscription alive, and serves an offline shell. API answers are never cached.
 
-const SHELL_CACHE = "baobab-shell-v2";  // v1 served its CSS from the cache for good
+const SHELL_CACHE = "baobab-shell-v3";  // v1 served its CSS from the cache for good; v3: the offline page's skip link
 const DIAG_CACHE = "baobab-diagnostics";
 const OFFLINE_URL = "/bank/app/offline";
 const SHELL = [OFFLINE_URL, "/bank/app/static/css/bank.css", "/bank/app/static/icons/baobab.svg",

@@ -5,6 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from ..support import BankCustomer, Shopper, new_identity
+from .audit import PageAudit
 from .test_payment_loop_browser import sign_in_at_paylab_id
 
 _names = itertools.count(1)
@@ -99,3 +100,45 @@ def test_error_pages_look_like_their_site(live, laptop, phone):
     phone.goto(f"{live.url}/bank/app/nowhere")
     expect(phone.locator(".big-number")).to_have_text("404")
     expect(phone.get_by_role("link", name="Back to the app")).to_be_visible()
+
+
+def test_bank_pages_the_tours_skip_fit_a_phone_too(live, laptop, customer_factory, screenshots):
+    """The add-funds form with an error, the devices screen of a browser that is not a device yet, and an
+    approval waiting on a locked card: the same checks as every other page (audit.py)."""
+    audit = PageAudit(screenshots / "page-audit-bank-extra.json")
+    username, password, pin, card = customer_factory()
+    laptop.goto(f"{live.url}/bank/app/login")
+    laptop.get_by_label("Username").fill(username)
+    laptop.get_by_label("Password").fill(password)
+    laptop.get_by_role("button", name="Log in").click()
+    expect(laptop.get_by_test_id("balance")).to_be_visible()
+
+    laptop.get_by_role("link", name="Account").click()
+    laptop.get_by_label("Amount to add (R)").fill("lots")
+    laptop.get_by_role("button", name="Add funds").click()
+    expect(laptop.locator(".field-error")).to_be_visible()
+    amount = laptop.get_by_label("Amount to add (R)")
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(amount).to_have_accessible_description(re.compile(r"\S"))
+    audit.focused(amount, "an amount that is not one")
+    audit(laptop, "bank app account, add-funds error")
+
+    laptop.get_by_role("link", name="Devices").click()
+    expect(laptop.get_by_test_id("not-a-device")).to_be_visible()
+    audit(laptop, "bank app devices, not a device yet")
+
+    # Two orders waiting on the same card; five wrong PINs lock it (and decline the first).
+    first, second = Shopper.signed_in(live), Shopper.signed_in(live)
+    for shopper in (first, second):
+        shopper.fill_cart("succulent-pot")
+        shopper.checkout(card)
+    customer = BankCustomer(live.url, username, password, pin=pin)
+    waiting = customer.pending()
+    assert len(waiting) == 2
+    for _ in range(5):
+        customer.decide(waiting[0]["id"], "approve", pin="0000" if pin != "0000" else "1111")
+    [still_waiting] = customer.pending()
+    laptop.goto(f"{live.url}/bank/app/approvals/{still_waiting['id']}")
+    expect(laptop.get_by_test_id("card-locked")).to_be_visible()
+    audit(laptop, "bank app approval, card locked")
+    audit.assert_clean()

@@ -111,3 +111,26 @@ def test_the_diagram_is_readable_at_1366_without_sideways_scrolling(live, laptop
                 outside};
     }""")
     assert overflow == {"scroll": 0, "page": 0, "outside": 0}, overflow
+
+
+def test_on_a_phone_the_diagram_scrolls_in_its_own_box_and_arrows_open_from_the_keyboard(live, laptop):
+    """At 360 px the page reflows; only the diagram (a focusable region) scrolls sideways. Arrows are buttons."""
+    laptop.set_viewport_size({"width": 360, "height": 780})
+    laptop.goto(f"{live.url}/shop/")
+    laptop.get_by_test_id("sign-in-link").click()
+    laptop.get_by_test_id("signin-paylab").click()
+    sign_in_at_paylab_id(laptop, *new_identity(live.app))
+    laptop.goto(f"{live.url}/walkthrough/")
+    expect(laptop.locator('[data-step="signin_callback"]')).to_have_count(1)
+    widths = laptop.evaluate("""() => {
+        const box = document.querySelector('[data-diagram]');
+        return {page: document.documentElement.scrollWidth - innerWidth, inside: box.scrollWidth - box.clientWidth};
+    }""")
+    assert widths["page"] == 0 and widths["inside"] > 0, widths
+    expect(laptop.get_by_role("region", name="Message diagram")).to_have_attribute("tabindex", "0")
+
+    laptop.locator('[data-step="signin_callback"]').focus()
+    laptop.keyboard.press("Space")
+    expect(laptop.get_by_test_id("payload-panel")).to_be_visible()
+    expect(laptop.get_by_test_id("payload-panel")).to_contain_text("/shop/auth/paylab/callback")
+    expect(laptop.locator("[data-payload-body]")).to_have_attribute("tabindex", "0")

@@ -16,6 +16,12 @@ const FACTOR_TEXT = {
 // there is, never closer than MIN_GAP (a phone then scrolls the diagram inside its own box).
 const MAX_GAP = 150, MIN_GAP = 104, TOP = 56, ROW = 50, LEFT = 64, CHAR_PX = 6.4, BADGE_W = 74;
 
+function spokenDescription(message) {
+  // What a screen reader adds to an arrow's name (its visible label and badges): who talks to whom.
+  const lane = (name) => LANE_NAMES[name] || name;
+  return `${lane(message.from)} to ${lane(message.to)}`;
+}
+
 function el(name, attrs = {}, text = null) {
   const node = document.createElementNS(SVG, name);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
@@ -37,9 +43,11 @@ export function createDiagram(container, lanes, onSelect) {
     gap = Math.max(MIN_GAP, Math.min(MAX_GAP, (available - LEFT * 2) / (lanes.length - 1)));
     width = Math.round(LEFT * 2 + (lanes.length - 1) * gap);
     const height = TOP + messages.length * ROW + 10;
-    const svg = el("svg", {width, height, role: "img", "aria-label": "Sequence diagram of this checkout"});
+    // A group, not an img: an img's children are presentational, and the arrows inside are buttons.
+    const svg = el("svg", {width, height, role: "group", "aria-label": "Sequence diagram of this checkout"});
     const defs = el("defs");
-    const marker = el("marker", {id: "arrowhead", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"});
+    const marker = el("marker", {id: "arrowhead", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 14, markerHeight: 14,
+                                markerUnits: "userSpaceOnUse", orient: "auto-start-reverse"});  // same head on a bold (selected) line
     marker.append(el("path", {d: "M0,0 L10,5 L0,10 z", fill: "currentColor"}));
     defs.append(marker);
     svg.append(defs);
@@ -50,7 +58,20 @@ export function createDiagram(container, lanes, onSelect) {
     arrows.length = 0;
     messages.forEach((message, row) => arrows.push({group: drawArrow(svg, message, row, message.id === freshId), message}));
     container.replaceChildren(svg);
+    fitLaneTitles(svg);
     fitLabels(svg);
+  }
+
+  function fitLaneTitles(svg) {
+    // Lanes close together (a phone): a title wider than its lane breaks onto two lines, "Identity / provider".
+    for (const title of svg.querySelectorAll(".lane-title")) {
+      const words = title.textContent.split(" ");
+      if (title.getComputedTextLength() <= gap - 8 || words.length < 2) continue;
+      const centre = title.getAttribute("x");
+      const half = Math.ceil(words.length / 2);
+      title.replaceChildren(el("tspan", {x: centre, y: 14}, words.slice(0, half).join(" ")),
+                            el("tspan", {x: centre, y: 29}, words.slice(half).join(" ")));
+    }
   }
 
   function fitLabels(svg) {
@@ -74,6 +95,8 @@ export function createDiagram(container, lanes, onSelect) {
     const group = el("g", {class: `arrow kind-${message.kind} step-${message.step}${refusal ? " refused" : ""}${fresh ? " new" : ""}${message.id === selectedId ? " selected" : ""}`,
                            tabindex: 0, role: "button", "data-step": message.step, "data-testid": "arrow",
                            "data-refused": refusal ? "true" : "false"});
+    // Its name is its visible text (label and factor badges); the lanes it joins are its description.
+    group.append(el("desc", {}, spokenDescription(message)));
     const from = x(message.from), to = x(message.to);
     if (from === to) {
       group.append(el("path", {d: `M${from},${y - 8} h34 v16 h-34`, class: "line", "marker-end": "url(#arrowhead)"}));
@@ -100,16 +123,21 @@ export function createDiagram(container, lanes, onSelect) {
       group.append(badge);
       badgeX += BADGE_W + 6;
     }
-    group.addEventListener("click", () => select(message));
-    group.addEventListener("keydown", (event) => { if (event.key === "Enter") select(message); });
+    group.addEventListener("click", () => select(message, true));
+    group.addEventListener("keydown", (event) => {  // a button opens on Enter and on Space
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();  // Space would otherwise scroll the page
+        select(message, true);
+      }
+    });
     svg.append(group);
     return group;
   }
 
-  function select(message) {
+  function select(message, byArrow = false) {
     selectedId = message.id;
     arrows.forEach((a) => a.group.classList.toggle("selected", a.message.id === message.id));
-    onSelect(message);
+    onSelect(message, byArrow);
   }
 
   function add(message, animate = true) {
@@ -179,6 +207,12 @@ function showPayload(root, message) {
   root.querySelector("[data-payload-body]").textContent = JSON.stringify(message.details, null, 2);
 }
 
+function revealPayload(root) {
+  // On a phone the panel is under the whole diagram: bring it up, or a tap on an arrow seems to do nothing.
+  const panel = root.querySelector("[data-payload]");
+  if (panel.getBoundingClientRect().top >= window.innerHeight) panel.scrollIntoView({block: "start"});
+}
+
 function showLedger(root, message) {
   if (message.step !== "ledger" || !message.details.entries) return;
   const body = root.querySelector("[data-ledger] tbody");
@@ -195,7 +229,11 @@ function showLedger(root, message) {
 export async function startWalkthrough(root) {
   const lanes = JSON.parse(root.dataset.lanes);
   let journey = root.dataset.journey;
-  let diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+  const onSelect = (message, byArrow) => {
+    showPayload(root, message);
+    if (byArrow) revealPayload(root);
+  };
+  let diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, onSelect);
   const seen = new Set();
 
   function add(message, animate) {
@@ -221,7 +259,7 @@ export async function startWalkthrough(root) {
   });
   root.querySelector("[data-replay]").addEventListener("click", async () => {
     const messages = await load(journey);
-    diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+    diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, onSelect);
     seen.clear();
     messages.forEach((message, i) => setTimeout(() => add(message, true), i * 450));
   });
@@ -237,7 +275,7 @@ export async function startWalkthrough(root) {
       // A new checkout started: follow it.
       journey = message.journey_id;
       root.dataset.journey = journey;
-      diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, (m) => showPayload(root, m));
+      diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, onSelect);
       seen.clear();
       load(journey).then((messages) => messages.forEach((m) => add(m, true)));
       return;

@@ -1,4 +1,4 @@
 // The walkthrough page: draw the journey's messages as a live sequence diagram.
 import { startWalkthrough } from "../walkthrough.js";
 
-startWalkthrough(document.getElementById("walkthrough"));
+startWalkthrough(document.getElementById("main"));

@@ -142,6 +142,26 @@ def replace_subscription(token, subscription):
     return device
 
 
+def keep_subscription(customer, token, subscription):
+    """The bank app's check each time it opens: the browser's current push subscription for this device.
+
+    iOS and some Android builds drop or rotate a subscription without telling anybody (no
+    `pushsubscriptionchange`), and the bank's pushes then go nowhere. So the app sends what the
+    browser holds now, and the bank takes it if it differs from its own. Only the device's own
+    token (its HttpOnly cookie) may do that, as with `replace_subscription`; no PIN is asked, because
+    the device is already registered. Returns (device, changed); commits only a change.
+    """
+    device = device_for_token(customer, token)
+    if device is None:
+        raise NotARegisteredDevice("This browser is not one of your devices, so the bank keeps no push "
+                                   "subscription for it. Register it under Devices.")
+    push = _checked_subscription(subscription)
+    if (device.endpoint, device.p256dh, device.auth) == push:
+        return device, False
+    _attach_and_commit(device, push)
+    return device, True
+
+
 def devices_of(customer):
     return db.session.scalars(select(Device).where(Device.customer_id == customer.id)
                               .order_by(Device.created_at)).all()

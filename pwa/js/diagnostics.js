@@ -1,4 +1,5 @@
 // The diagnostics panel: every link of the push chain, green or red, with the fix.
+import {checkPushNow, lastPushRepair, pushCheckOnce} from "./keep-push.js";
 import {isIos, isStandalone, lastPushReceived, pushSupport} from "./push.js";
 
 function show(row, ok, detail) {
@@ -9,7 +10,7 @@ function show(row, ok, detail) {
   row.querySelector("[data-fix]").hidden = ok;
 }
 
-export async function runDiagnostics(root) {
+export async function runDiagnostics(root, again = false) {
   const row = (name) => root.querySelector(`[data-check="${name}"]`);
   const support = pushSupport();
   show(row("secure"), support.secureContext, support.secureContext ? location.origin : "This page is not on https.");
@@ -20,6 +21,14 @@ export async function runDiagnostics(root) {
 
   const permission = support.notifications ? Notification.permission : "unsupported";
   show(row("permission"), permission === "granted", `Permission: ${permission}`);
+
+  // First put the subscription back in step (as each app start does), then judge what is left.
+  const kept = await (again ? checkPushNow() : pushCheckOnce());
+  const repair = lastPushRepair();
+  const time = (iso) => new Date(iso).toLocaleTimeString();
+  show(row("kept"), kept.ok, `${kept.detail} Checked at ${time(kept.checked_at)}.` +
+       (repair && repair.checked_at !== kept.checked_at ? ` Last put right at ${time(repair.checked_at)}: ${repair.detail}` : ""));
+  row("kept").dataset.outcome = kept.state;
 
   const subscription = active && support.pushManager ? await registration.pushManager.getSubscription() : null;
   const known = await (await fetch("/bank/app/api/diagnostics")).json();
@@ -52,8 +61,8 @@ function showSocket(socketRow) {
 }
 
 export function startDiagnostics(root) {
-  const run = () => runDiagnostics(root).catch((err) => { root.dataset.error = err.message; });
-  root.querySelector("[data-rerun]").addEventListener("click", run);
+  const run = (again = false) => runDiagnostics(root, again).catch((err) => { root.dataset.error = err.message; });
+  root.querySelector("[data-rerun]").addEventListener("click", () => run(true));
   navigator.serviceWorker?.addEventListener("message", (event) => {
     if (event.data?.type === "push-received") run();
   });

@@ -211,3 +211,100 @@ def test_the_phone_setup_guide(live, laptop):
     guide = laptop.get_by_test_id("setup-guide")
     for words in ("Why HTTPS?", "cloudflared", "Tailscale Funnel", "ngrok", "Android", "iPhone", "Nothing arrives?"):
         expect(guide).to_contain_text(words)
+
+
+# A browser whose push service can drop or rotate the subscription, as iOS and some Android builds do
+# without firing pushsubscriptionchange. `subscribe()` hands out the test's subscriptions in order.
+DROPPING_PUSH_SERVICE = """
+(() => {
+  const handedOut = %s;
+  const wrap = (sub) => ({endpoint: sub.endpoint, expirationTime: null, options: {userVisibleOnly: true},
+    toJSON: () => sub, getKey: () => null,
+    unsubscribe: async () => { localStorage.removeItem("testSubscription"); return true; }});
+  PushManager.prototype.subscribe = async function () {
+    const used = Number(localStorage.getItem("testSubscribeCount") || 0);
+    localStorage.setItem("testSubscribeCount", String(used + 1));
+    localStorage.setItem("testSubscription", JSON.stringify(handedOut[used]));
+    return wrap(handedOut[used]);
+  };
+  PushManager.prototype.getSubscription = async function () {
+    const held = localStorage.getItem("testSubscription");
+    return held ? wrap(JSON.parse(held)) : null;
+  };
+})();
+"""
+
+
+def test_each_open_keeps_the_push_subscription_in_step_and_every_push_shows(
+        live, browser, playwright_instance, push_service, customer_factory, screenshots):
+    username, password, pin, card = customer_factory()
+    first, renewed, rotated = push_service.subscribe(), push_service.subscribe(), push_service.subscribe()
+    context = browser.new_context(**playwright_instance.devices["Pixel 7"], locale="en-ZA")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.grant_permissions(["notifications"], origin=live.url)
+    context.add_init_script(DROPPING_PUSH_SERVICE % json.dumps([first, renewed]))
+    page = context.new_page()
+    phone = PhoneWithWorker(context, page, live.url)
+    kept_at_bank = "() => fetch('/bank/app/api/devices/this').then(r => r.json()).then(b => b.endpoint)"
+
+    def open_the_app():
+        """A new launch of the app (a new session), then the outcome of its check."""
+        page.evaluate("sessionStorage.clear()")
+        page.goto(f"{live.url}/bank/app/")
+        page.wait_for_function("() => window.paylabPushCheck")
+        return page.evaluate("() => window.paylabPushCheck")
+
+    try:
+        log_in_to_bank(page, live, username, password)
+        page.wait_for_function(SW_READY)
+        page.get_by_role("link", name="Devices").click()
+        page.locator("[data-pin]").fill(pin)
+        page.get_by_test_id("enable-notifications").click()
+        expect(page.get_by_test_id("this-device")).to_be_visible()
+        assert page.evaluate(kept_at_bank) == first["endpoint"]
+
+        writes = []
+        page.on("request", lambda request: writes.append(request.url) if request.method == "PUT" else None)
+        assert open_the_app()["state"] == "in-step"
+        assert writes == []  # nothing changed, nothing sent
+
+        # The browser rotated its subscription without telling the service worker.
+        page.evaluate(f"localStorage.setItem('testSubscription', {json.dumps(json.dumps(rotated))})")
+        assert open_the_app()["state"] == "re-registered"
+        assert page.evaluate(kept_at_bank) == rotated["endpoint"]
+
+        # The browser dropped it altogether: the app subscribes again, and the bank pushes there.
+        page.evaluate("localStorage.removeItem('testSubscription')")
+        outcome = open_the_app()
+        assert outcome["state"] == "renewed" and outcome["ok"] is True
+        assert page.evaluate(kept_at_bank) == renewed["endpoint"]
+
+        page.goto(f"{live.url}/bank/app/diagnostics")
+        expect(page.get_by_test_id("diagnostics")).to_have_attribute("data-done", "true")
+        expect(page.get_by_test_id("check-kept")).to_have_class(re.compile(r"\bok\b"))
+        expect(page.get_by_test_id("check-kept")).to_contain_text("subscribed again")
+        expect(page.get_by_test_id("check-subscribed")).to_have_class(re.compile(r"\bok\b"))
+
+        page.goto(f"{live.url}/bank/app/devices")
+        page.get_by_test_id("test-notification").click()
+        [test_message] = wait_for(lambda: push_service.messages_for(renewed), message="the push to the new subscription")
+        assert not push_service.messages_for(rotated)
+        phone.deliver(test_message["payload"])
+        wait_for(lambda: any(n["body"].startswith("Test notification") for n in phone.notifications()),
+                 message="the test notification shown")
+
+        # Every push shows a notification, even one the worker cannot read (browsers revoke silent ones).
+        phone.cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": live.url, "registrationId": phone.registration_id(), "data": "not json {"})
+        wait_for(lambda: any(n["body"] == "not json {" and n["title"] == "Baobab Bank" for n in phone.notifications()),
+                 message="a notification for an unreadable push")
+
+        # Notifications taken away and the subscription lost: Diagnostics says what to fix.
+        context.clear_permissions()
+        page.evaluate("localStorage.removeItem('testSubscription')")
+        page.goto(f"{live.url}/bank/app/diagnostics")
+        expect(page.get_by_test_id("check-kept")).to_have_class(re.compile(r"\bbad\b"))
+        expect(page.get_by_test_id("check-kept")).to_contain_text("no longer allowed")
+        page.screenshot(path=screenshots / "phone-diagnostics-subscription-lost.png", full_page=True)
+    finally:
+        context.close()

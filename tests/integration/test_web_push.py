@@ -136,3 +136,49 @@ def test_a_rotated_subscription_moves_the_device(live, push_service, customer_fa
     phone.api("POST", "/bank/app/api/devices/test")
     wait_for(lambda: push_service.messages_for(new), message="the push goes to the new subscription")
     assert not push_service.messages_for(old)
+
+
+def test_the_app_keeps_its_subscription_in_step_each_time_it_opens(live, push_service, customer_factory):
+    """iOS drops subscriptions silently: the app sends what the browser holds, the bank takes a change."""
+    phone, old, device, pin, card = _phone_with_device(live, push_service, customer_factory)
+    this = phone.api("GET", "/bank/app/api/devices/this").json()
+    assert this == {"registered": True, "push": True, "endpoint": old["endpoint"], "device": this["device"]}
+    assert this["device"]["id"] == device["id"]
+
+    same = phone.api("PUT", "/bank/app/api/devices/this/subscription", json={"subscription": old})
+    assert same.status_code == 200 and same.json()["changed"] is False
+
+    new = push_service.subscribe()
+    moved = phone.api("PUT", "/bank/app/api/devices/this/subscription", json={"subscription": new})
+    assert moved.status_code == 200 and moved.json()["changed"] is True and moved.json()["device"]["id"] == device["id"]
+    assert phone.api("GET", "/bank/app/api/devices/this").json()["endpoint"] == new["endpoint"]
+    phone.api("POST", "/bank/app/api/devices/test")
+    wait_for(lambda: push_service.messages_for(new), message="the push goes to the kept subscription")
+    assert not push_service.messages_for(old)
+
+
+def test_only_a_registered_device_can_keep_a_subscription(live, push_service, customer_factory):
+    victim, subscription, device, pin, card = _phone_with_device(live, push_service, customer_factory)
+    thief = BankCustomer(live.url, *customer_factory()[:2])  # signed in, but no device of the victim's
+    assert thief.api("GET", "/bank/app/api/devices/this").json() == {"registered": False, "push": False,
+                                                                       "endpoint": None}
+    mine = push_service.subscribe()
+    refused = thief.api("PUT", "/bank/app/api/devices/this/subscription", json={"subscription": mine})
+    assert refused.status_code == 403 and refused.json()["error"] == "not_a_registered_device"
+    # Knowing the victim's endpoint and having a session of one's own moves nothing.
+    taken = thief.api("PUT", "/bank/app/api/devices/this/subscription", json={"subscription": subscription})
+    assert taken.status_code == 403
+    # The victim's own device cannot take another device's subscription either, nor send rubbish.
+    other, other_subscription, *_ = _phone_with_device(live, push_service, customer_factory)
+    clash = victim.api("PUT", "/bank/app/api/devices/this/subscription", json={"subscription": other_subscription})
+    assert clash.status_code == 422
+    for body in ({"subscription": {"endpoint": "https://push.attacker.example/x", "keys": subscription["keys"]}},
+                 {"subscription": "nope"}, {}, []):
+        bad = victim.api("PUT", "/bank/app/api/devices/this/subscription", json=body)
+        assert bad.status_code in (400, 422), (body, bad.status_code)
+    no_csrf = victim.http.put(live.url + "/bank/app/api/devices/this/subscription", json={"subscription": subscription},
+                              timeout=10)
+    assert no_csrf.status_code == 400
+    anonymous = requests.get(live.url + "/bank/app/api/devices/this", timeout=10)
+    assert anonymous.status_code == 401
+    assert victim.api("GET", "/bank/app/api/devices/this").json()["endpoint"] == subscription["endpoint"]

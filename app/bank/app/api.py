@@ -178,6 +178,27 @@ def remove_device(device_id):
     return "", 204
 
 
+@bp.get("/devices/this")
+@customer_required
+def this_device():
+    """Is this browser one of the customer's devices, and which push subscription does the bank hold for it?
+
+    The bank app asks each time it opens, to keep the subscription alive (pwa/js/keep-push.js)."""
+    device = devices.device_for_token(g.customer, request.cookies.get(devices.DEVICE_COOKIE))
+    if device is None:
+        return jsonify(registered=False, push=False, endpoint=None)
+    return jsonify(registered=True, push=bool(device.endpoint), endpoint=device.endpoint, device=device.to_json())
+
+
+@bp.put("/devices/this/subscription")
+@customer_required
+def keep_subscription():
+    """The browser's current subscription for this device: the bank takes it if it changed."""
+    device, changed = devices.keep_subscription(g.customer, request.cookies.get(devices.DEVICE_COOKIE),
+                                                json_body().get("subscription"))
+    return jsonify(changed=changed, device=dict(device.to_json(), this_device=True))
+
+
 @bp.post("/devices/test")
 @customer_required
 @rate_limited("RATELIMIT_TEST_PUSH", per="signed-in")

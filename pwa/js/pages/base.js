@@ -1,4 +1,8 @@
-// Every bank app page: register the service worker. The app works without it; push and offline need it.
+// Every bank app page: register the service worker (the app works without it; push and offline need
+// it), and for a signed-in customer, keep this device's push subscription alive (keep-push.js).
+import { keepPushOnOpen } from "../keep-push.js";
 import { registerServiceWorker } from "../push.js";
 
-registerServiceWorker().catch(() => {});
+registerServiceWorker()
+  .catch(() => null)
+  .then(() => { if (document.body.hasAttribute("data-signed-in")) keepPushOnOpen(); });

@@ -131,6 +131,8 @@ class Config:
     RATELIMIT_PIN = os.environ.get("RATELIMIT_PIN", "10 per minute")
     RATELIMIT_SIGNUP = os.environ.get("RATELIMIT_SIGNUP", "5 per minute")
     RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "60 per minute")
+    # "Add funds" in the bank app, per customer: each one is a ledger transfer (the daily limit caps the sum).
+    RATELIMIT_ADD_FUNDS = os.environ.get("RATELIMIT_ADD_FUNDS", "5 per minute")
     # "Send me a test notification": each click is a push to every device of the customer's.
     RATELIMIT_TEST_PUSH = os.environ.get("RATELIMIT_TEST_PUSH", "6 per minute")
     # Signed-in sessions end at sign-out everywhere; the bank's (and its merchant portal's) also end
@@ -162,7 +164,7 @@ class TestConfig(Config):
     PUSH_TIMEOUT_SECONDS = 5.0
     # The tests' own push service (tests/pushservice.py) listens on plain HTTP on a free port.
     PUSH_SERVICE_HOSTS = Config.PUSH_SERVICE_HOSTS + ",http://127.0.0.1"
-    RATELIMIT_TEST_PUSH = "10000 per minute"
+    RATELIMIT_TEST_PUSH = RATELIMIT_ADD_FUNDS = "10000 per minute"
     SOCKETIO_MESSAGE_QUEUE = None
     DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = IDP_DATABASE_URL = None
     LOGIN_PROVIDERS = "paylab"

@@ -58,6 +58,10 @@ export function startDevicesScreen(root) {
       say(status, err.message, true);
     }
   });
+  // The buttons come disabled: a tap before this script ran would do nothing at all (a slow phone).
+  root.querySelectorAll("[data-needs-script]").forEach((button) => {
+    if (button !== passkeyButton || passkeysSupported()) button.disabled = false;
+  });
   root.querySelectorAll("[data-remove]").forEach((button) => button.addEventListener("click", async () => {
     try {
       await removeDevice(button.dataset.remove);

@@ -62,7 +62,9 @@ function showSocket(socketRow) {
 
 export function startDiagnostics(root) {
   const run = (again = false) => runDiagnostics(root, again).catch((err) => { root.dataset.error = err.message; });
-  root.querySelector("[data-rerun]").addEventListener("click", () => run(true));
+  const rerun = root.querySelector("[data-rerun]");
+  rerun.addEventListener("click", () => run(true));
+  rerun.disabled = false; // disabled in the page until this listener exists
   navigator.serviceWorker?.addEventListener("message", (event) => {
     if (event.data?.type === "push-received") run();
   });

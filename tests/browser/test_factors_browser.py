@@ -1,4 +1,6 @@
 """The factors a learner can feel: fingerprint (a virtual WebAuthn authenticator) and the PIN lock."""
+import time
+
 from playwright.sync_api import expect
 
 from .test_payment_loop_browser import add_to_cart_and_check_out, log_in_to_bank
@@ -105,3 +107,21 @@ def test_signing_out_of_the_bank_ends_the_session_everywhere(live, browser, phon
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     finally:
         thief.close()
+
+
+def test_a_tap_before_the_page_script_is_ready_is_not_lost(live, phone, customer_factory):
+    """On a slow phone the buttons show before their script has loaded: they wait, disabled, rather than
+    swallowing the tap (the passkey approval once failed that way on a loaded machine)."""
+    username, password, pin, card = customer_factory()
+    log_in_to_bank(phone, live, username, password)
+
+    def slowly(route):
+        time.sleep(1.5)
+        route.continue_()
+
+    phone.route("**/js/pages/devices.js", slowly)
+    phone.goto(f"{live.url}/bank/app/devices", wait_until="commit")
+    button = phone.get_by_test_id("setup-passkey")
+    expect(button).to_be_disabled()
+    button.click()  # Playwright waits until it is enabled, as a finger would find it disabled until then
+    expect(phone.locator("[data-status]")).to_have_text("Enter your PIN.")

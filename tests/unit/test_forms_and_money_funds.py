@@ -188,7 +188,7 @@ def test_adding_funds_needs_the_pages_csrf_token_and_a_customer(app, client, cus
 def test_adding_funds_is_rate_limited(tmp_path, seeded_instance):
     import shutil
     shutil.copytree(seeded_instance, tmp_path / "instance")
-    app = make_app(tmp_path / "instance", RATELIMIT_SIGNUP="2 per minute")
+    app = make_app(tmp_path / "instance", RATELIMIT_ADD_FUNDS="2 per minute")
     client = FreshContextClient(app, app.test_client())
     with app.app_context():
         services.create_customer("topper", "a-long-password", "2580", 0)

@@ -91,8 +91,7 @@ def _account_page(add_funds_form, status=200):
 
 @bp.post("/account/add-funds")
 @customer_required
-# A form that makes something, as signing up does (an account, a top-up): the same few a minute, per customer.
-@rate_limited("RATELIMIT_SIGNUP", per="signed-in")
+@rate_limited("RATELIMIT_ADD_FUNDS", per="signed-in")
 def add_funds():
     """Add funds: demo money from the bank, within the daily limit it reads from the ledger."""
     form = AddFundsForm()

@@ -4,7 +4,8 @@ import { approveWithPasskey } from "../passkey.js";
 
 const section = document.getElementById("approval");
 watchApproval(section);
-section.querySelector("[data-passkey-approve]")?.addEventListener("click", async () => {
+const passkeyButton = section.querySelector("[data-passkey-approve]");
+passkeyButton?.addEventListener("click", async () => {
   const error = section.querySelector("[data-passkey-error]");
   try {
     await approveWithPasskey(section.dataset.id);
@@ -15,3 +16,4 @@ section.querySelector("[data-passkey-approve]")?.addEventListener("click", async
     error.hidden = false;
   }
 });
+if (passkeyButton) passkeyButton.disabled = false; // disabled until now: a tap before this ran did nothing

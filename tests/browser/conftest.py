@@ -58,6 +58,14 @@ def phone(browser, playwright_instance):
 
 
 @pytest.fixture(scope="session")
+def artifacts():
+    """Where the page audit's report and pictures go: never docs/, whatever SCREENSHOT_DIR says."""
+    path = ROOT / "tests" / "browser" / "artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def screenshots():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

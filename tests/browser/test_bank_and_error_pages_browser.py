@@ -102,10 +102,10 @@ def test_error_pages_look_like_their_site(live, laptop, phone):
     expect(phone.get_by_role("link", name="Back to the app")).to_be_visible()
 
 
-def test_bank_pages_the_tours_skip_fit_a_phone_too(live, laptop, customer_factory, screenshots):
+def test_bank_pages_the_tours_skip_fit_a_phone_too(live, laptop, customer_factory, artifacts):
     """The add-funds form with an error, the devices screen of a browser that is not a device yet, and an
     approval waiting on a locked card: the same checks as every other page (audit.py)."""
-    audit = PageAudit(screenshots / "page-audit-bank-extra.json")
+    audit = PageAudit(artifacts / "page-audit-bank-extra.json")
     username, password, pin, card = customer_factory()
     laptop.goto(f"{live.url}/bank/app/login")
     laptop.get_by_label("Username").fill(username)

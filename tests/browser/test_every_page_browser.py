@@ -17,8 +17,8 @@ from .test_payment_loop_browser import log_in_to_bank, sign_in_at_paylab_id
 
 
 @pytest.fixture
-def audit(screenshots):
-    return PageAudit(screenshots / "page-audit.json")
+def audit(artifacts):
+    return PageAudit(artifacts / "page-audit.json")
 
 
 @pytest.fixture

@@ -305,6 +305,7 @@ def test_each_open_keeps_the_push_subscription_in_step_and_every_push_shows(
         page.goto(f"{live.url}/bank/app/diagnostics")
         expect(page.get_by_test_id("check-kept")).to_have_class(re.compile(r"\bbad\b"))
         expect(page.get_by_test_id("check-kept")).to_contain_text("no longer allowed")
-        page.screenshot(path=screenshots / "phone-diagnostics-subscription-lost.png", full_page=True)
+        page.get_by_test_id("check-kept").evaluate("row => row.scrollIntoView({block: 'center'})")
+        page.screenshot(path=screenshots / "phone-diagnostics-subscription-lost.png")
     finally:
         context.close()

@@ -99,7 +99,7 @@ def assert_qr_scans(page, figure, expected_url, screen, screenshot_path):
 
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_shop_order_page_qr_scans_to_the_bank_app(live, browser, playwright_instance, waiting_order, screen,
-                                                  screenshots):
+                                                  artifacts):
     url, state = waiting_order
     context, page = open_at_screen_size(browser, playwright_instance, screen, state, url)
     try:
@@ -107,14 +107,14 @@ def test_shop_order_page_qr_scans_to_the_bank_app(live, browser, playwright_inst
         expected = page.locator(".open-bank").get_by_role("link", name="Baobab Bank").get_attribute("href")
         assert expected == live.app.config["BANK_APP_URL"]
         assert_qr_scans(page, page.get_by_test_id("bank-app-qr"), expected, screen,
-                        screenshots / f"qr-shop-order-{screen}.png")
+                        artifacts / f"qr-shop-order-{screen}.png")
     finally:
         context.close()
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_bank_app_devices_qr_scans_to_the_bank_app(live, browser, playwright_instance, bank_devices, screen,
-                                                   screenshots):
+                                                   artifacts):
     url, state = bank_devices
     context, page = open_at_screen_size(browser, playwright_instance, screen, state, url)
     try:
@@ -122,6 +122,6 @@ def test_bank_app_devices_qr_scans_to_the_bank_app(live, browser, playwright_ins
         figure = page.get_by_test_id("app-qr")
         expected = figure.locator("figcaption").inner_text().strip()
         assert expected == live.app.config["BANK_APP_URL"]
-        assert_qr_scans(page, figure, expected, screen, screenshots / f"qr-bank-devices-{screen}.png")
+        assert_qr_scans(page, figure, expected, screen, artifacts / f"qr-bank-devices-{screen}.png")
     finally:
         context.close()

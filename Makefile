@@ -35,7 +35,8 @@ db: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed
 
-run: db
+# wsgi.py migrates and seeds itself, in-process and only what is missing: a second start is quick.
+run: setup
 	$(PY) wsgi.py
 
 # The operator's commands, each set up first as `make run` is, so they work in a fresh clone too.

@@ -68,6 +68,8 @@ class Config:
     # Encrypts secrets the bank must read back (merchant webhook secrets) in its database: Fernet keys,
     # comma-separated, the first one encrypting. None means "generate once into instance/".
     BANK_SECRETS_KEY = os.environ.get("BANK_SECRETS_KEY")
+    # The key of the PINs' keyed hash (app/bank/pins.py), 64 hex digits; several, comma-separated, to rotate.
+    BANK_PIN_PEPPER = os.environ.get("BANK_PIN_PEPPER")
     PAYMENT_TTL_SECONDS = _env_int("PAYMENT_TTL_SECONDS", 120)
     BANK_TOKEN_TTL_SECONDS = _env_int("BANK_TOKEN_TTL_SECONDS", 3600)
     # Webhook retries: base * 2**n seconds; 15 attempts reach about 23 hours.
@@ -76,7 +78,9 @@ class Config:
     WEBHOOK_TIMEOUT_SECONDS = _env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
     # Webhook sends run on a pool, one at a time per merchant endpoint: a merchant that never answers
     # holds one thread, not the others. A claimed event is leased (longer than a send, timeouts included).
-    WEBHOOK_WORKER_THREADS = _env_int("WEBHOOK_WORKER_THREADS", 4)
+    WEBHOOK_WORKER_THREADS = _env_int("WEBHOOK_WORKER_THREADS", 8)
+    # Deliveries in flight at once to one merchant endpoint (below the thread count: a dead one leaves the rest).
+    WEBHOOK_IN_FLIGHT_PER_ENDPOINT = _env_int("WEBHOOK_IN_FLIGHT_PER_ENDPOINT", 6)
     WEBHOOK_LEASE_SECONDS = _env_float("WEBHOOK_LEASE_SECONDS", 60.0)
     # How often the bank's worker wakes up on its own to expire and redeliver.
     BANK_WORKER_INTERVAL_SECONDS = _env_float("BANK_WORKER_INTERVAL_SECONDS", 1.0)

@@ -1,5 +1,6 @@
 """The entry point: `app` for WSGI servers, and `python wsgi.py` for the Socket.IO dev server."""
 from app import create_app, start_background_workers
+from app.cli import prepare_instance
 from config import EVERY_ADDRESS
 
 app = create_app()
@@ -16,6 +17,7 @@ def where_it_listens(config):
 
 
 if __name__ == "__main__":
+    prepare_instance(app)  # migrate and seed, in this process and only what is missing (make run)
     start_background_workers(app)
     config = app.config
     print(f"\n  PayLab is running.\n"

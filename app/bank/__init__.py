@@ -34,6 +34,7 @@ def init_bank(app):
     from .outbox.push import PUSH_SEND_STEP, PushSender, PushWorker
     from .outbox.vapid import default_subject, load_vapid, on_this_computer_only, validate_vapid_subject
     from .outbox.workers import ExpiryWorker, WebhookWorker
+    from .pins import parse_peppers
 
     init_oauth2(app)
     app.register_blueprint(bp)
@@ -44,6 +45,8 @@ def init_bank(app):
     app.cli.add_command(bank_cli)
     app.extensions["socketio"].on_namespace(BankNamespace("/bank"))
 
+    # Checked here, at start-up: a mistyped BANK_PIN_PEPPER must stop the server, not each approval.
+    app.extensions["bank_pin_peppers"] = parse_peppers(app.config["BANK_PIN_PEPPER"])
     vapid = app.extensions["bank_vapid"] = load_vapid(app.instance_path)
     subject, warnings = validate_vapid_subject(app.config.get("VAPID_SUBJECT") or default_subject(app.config["PUBLIC_URL"]))
     # Only where a push may go out: not on localhost (no phone reaches it), not in a CLI command (its

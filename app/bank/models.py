@@ -6,11 +6,13 @@ No foreign key leaves this bind: the bank knows the shop only as a merchant
 import secrets
 import time
 
+from flask import current_app
 from sqlalchemy import UniqueConstraint, event
 from werkzeug.security import check_password_hash
 
 from ..common.clock import isoformat, utcnow  # noqa: F401  (services import them from here)
 from ..extensions import db
+from . import pins
 
 
 
@@ -39,8 +41,15 @@ class Customer(BankModel):
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)
 
+    def set_pin(self, pin):
+        self.pin_hash = pins.hash_pin(pin, current_app.extensions["bank_pin_peppers"])
+
     def check_pin(self, pin):
-        return check_password_hash(self.pin_hash, pin)
+        """Is `pin` this customer's PIN? A right PIN stored the old way is stored anew (the caller commits)."""
+        right, rehash = pins.check_pin(self.pin_hash, pin, current_app.extensions["bank_pin_peppers"])
+        if right and rehash:
+            self.set_pin(pin)
+        return right
 
 
 class Account(BankModel):

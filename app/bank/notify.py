@@ -42,13 +42,16 @@ def _send_after_commit(session):
     recorded = session.info.pop(_AFTER_COMMIT, [])
     if not recorded or not has_app_context():
         return
-    for room, message, pushes in recorded:
+    # The workers first: the webhook is what turns the learner's laptop to paid, and the emits below
+    # (one per open bank-app screen's room) need not go before it.
+    _wake("bank_webhook_worker")  # a webhook (or an expiry's) is due now, not at the next tick
+    if any(pushes for _room, _message, pushes in recorded):
+        _wake("bank_push_worker")
+    for room, message, _pushes in recorded:
         try:  # the decision is committed: a failing emit must not turn it into an error, nor stop the rest
             emit_event("payment_request", message, room=room, namespace=BANK_NAMESPACE)
         except Exception:
             log.exception("could not announce a payment request change")
-        _wake("bank_push_worker" if pushes else None)
-    _wake("bank_webhook_worker")  # a webhook (or an expiry's) is due now, not at the next tick
 
 
 @event.listens_for(db.session, "after_rollback")

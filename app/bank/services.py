@@ -56,7 +56,8 @@ def create_customer(username, password, pin, opening_balance, full_name=""):
     if opening_balance < 0:
         raise InvalidField("The opening balance cannot be negative.", "balance")
     customer = Customer(username=username, full_name=full_name.strip() or username,
-                        password_hash=generate_password_hash(password), pin_hash=generate_password_hash(pin))
+                        password_hash=generate_password_hash(password))
+    customer.set_pin(pin)
     db.session.add(customer)
     account = ledger.open_account("customer", f"{customer.full_name}'s cheque account", customer=customer)
     card = Card(number=cards.new_card_number(), customer=customer, account=account)

@@ -116,6 +116,9 @@ def apply_embedded_defaults(app):
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = read_or_create_secret(app.instance_path, "secret_key")
     config["BANK_SECRETS_KEY"] = bank_secrets_key(config, app.instance_path)
+    # The PINs' pepper (app/bank/pins.py): a key the database never holds.
+    config["BANK_PIN_PEPPER"] = config.get("BANK_PIN_PEPPER") or read_or_create_secret(app.instance_path,
+                                                                                       "bank-pin-pepper.key")
     config["SQLALCHEMY_DATABASE_URI"] = config.get("DATABASE_URL") or sqlite_url(app.instance_path, "paylab")
     config["SQLALCHEMY_BINDS"] = {
         server: config.get(key) or sqlite_url(app.instance_path, server)

@@ -53,6 +53,11 @@ def create_user(email, name, password):
     return user
 
 
+def email_is_registered(email):
+    """For the operator's seed, which must not pay for a password hash to learn that the user exists."""
+    return db.session.scalar(select(User.id).where(User.email == normalise_email(email))) is not None
+
+
 def authenticate(email, password):
     """The user with these credentials, or None. Unknown email and wrong password look the same."""
     try:

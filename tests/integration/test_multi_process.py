@@ -39,6 +39,11 @@ LEASE_SECONDS = 5.0
 SETTINGS = {
     "WEBHOOK_LEASE_SECONDS": LEASE_SECONDS, "WEBHOOK_TIMEOUT_SECONDS": 3.0, "WEBHOOK_RETRY_BASE_SECONDS": 0.2,
     "PUSH_LEASE_SECONDS": LEASE_SECONDS, "PUSH_TIMEOUT_SECONDS": 2.0,
+    # One delivery in flight per endpoint, so that the killed process holds exactly one unanswered POST
+    # (the held one) and the counts below can be exact. With several in flight (the default), a process
+    # killed mid-send may also have had a POST answered that it never recorded: that event is delivered
+    # again, at least once as webhooks are, and the shop drops the repeat by its event id.
+    "WEBHOOK_IN_FLIGHT_PER_ENDPOINT": 1,
 }
 
 pytestmark = pytest.mark.timeout(180)

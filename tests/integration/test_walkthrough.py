@@ -152,6 +152,42 @@ def test_a_journey_created_at_once_by_another_process_keeps_both_messages(app, m
     assert labels == ["socket: order_status", "socket: payment_request"]
 
 
+def test_messages_that_queue_up_are_stored_together_and_a_raced_journey_loses_none(app, monkeypatch):
+    """The recorder stores what queued up in one transaction; a journey another process creates
+    meanwhile must not roll back the messages of other journeys stored before it in the batch."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from app.walkthrough import recorder
+    from app.walkthrough.models import Journey
+    engine = app.extensions["sqlalchemy"].engines[None]
+    first, raced = "ab" * 16, "ef" * 16
+    commits = []
+    event.listen(engine, "commit", lambda connection: commits.append(1))
+
+    class RacedSession(Session):
+        raced = False
+
+        def get(self, model, ident, **kwargs):
+            found = super().get(model, ident, **kwargs)
+            if model is Journey and ident == raced and found is None and not RacedSession.raced:
+                RacedSession.raced = True
+                with Session(engine) as other_process:
+                    other_process.add(Journey(id=ident))
+                    other_process.commit()
+            return found
+
+    monkeypatch.setattr(recorder, "Session", RacedSession)
+    socket = {"owner": None, "event": "order_status", "namespace": "/shop", "data": {}}
+    recorder.record_many(app, [("socket", dict(socket, trace_id=first))] * 3 + [("socket", dict(socket, trace_id=raced))]
+                         + [("socket", dict(socket, trace_id=first))] * 3)
+    assert RacedSession.raced
+    with Session(engine) as session:
+        counts = {trace: session.query(TraceMessage).filter_by(journey_id=trace).count() for trace in (first, raced)}
+    assert counts == {first: 6, raced: 1}
+    assert len(commits) <= 5  # not one per message: the new journeys' own commits and the batch's
+
+
 def test_refused_approvals_are_drawn_refused_naming_the_factor_that_failed(live, customer_factory):
     """A wrong PIN and an approval from a browser that is not a registered device are refusals, not successes."""
     username, password, pin, card = customer_factory()

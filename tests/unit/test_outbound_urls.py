@@ -3,13 +3,14 @@ import socket
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from app.bank import services
 from app.bank.outbox import webhooks
 from app.bank import cards
-from app.bank.models import Customer, Merchant, WebhookEvent
+from app.bank.models import Customer, Merchant, WebhookEvent, utcnow
+from app.bank.outbox.workers import WebhookWorker
 from app.bank.outbound import (DEFAULT_PUSH_SERVICE_HOSTS, OutboundUrlRefused, check_push_endpoint,
                                check_webhook_url, describe_failure)
 from app.extensions import db
@@ -184,3 +185,37 @@ def test_a_worker_never_starts_a_second_send_of_an_event_it_is_still_sending(app
     event_id = db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"]))
     assert webhooks.claim_due_webhooks("w1", 4, 60, sending={event_id}) == []
     assert [c.event_id for c in webhooks.claim_due_webhooks("w1", 4, 60)] == [event_id]
+
+
+def _cancelled_events(merchant, customer, count, prefix):
+    ids = []
+    for n in range(count):
+        response, _ = services.request_payment(merchant, f"{prefix}-{n}", {
+            "amount": 100, "currency": "ZAR", "card_number": cards.customer_card(customer).number,
+            "merchant_reference": f"{prefix}-{n}"}, 120)
+        services.cancel_payment_request(merchant, response["id"])
+        ids.append(db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.payment_request_id == response["id"])))
+    return ids
+
+
+def test_several_events_go_to_one_endpoint_at_once_but_never_more_than_its_share(app):
+    """A classroom's payments all go to one shop: one POST at a time made that endpoint the queue.
+    Now a few go at once, by any worker, and never more than `per_endpoint`."""
+    merchant = db.session.scalar(select(Merchant).where(Merchant.name == "Veldt Market"))
+    customer = db.session.scalar(select(Customer).where(Customer.username == "thandi"))
+    events = _cancelled_events(merchant, customer, 5, "many")
+    first = webhooks.claim_due_webhooks("w1", 8, 60, per_endpoint=3)
+    assert [c.event_id for c in first] == events[:3]
+    assert webhooks.claim_due_webhooks("w2", 8, 60, per_endpoint=3) == []  # another worker: the share is taken
+    assert webhooks.in_flight_per_endpoint(utcnow()) == {(merchant.id, first[0].url): 3}
+    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == events[0]).values(claimed_until=None,
+                                                                                     delivered_at=utcnow()))
+    db.session.commit()  # one delivery finished: one more may go
+    assert [c.event_id for c in webhooks.claim_due_webhooks("w2", 8, 60, per_endpoint=3)] == [events[3]]
+
+
+def test_a_worker_keeps_threads_for_other_merchants(app):
+    worker = WebhookWorker(app)
+    assert worker.per_endpoint == min(app.config["WEBHOOK_IN_FLIGHT_PER_ENDPOINT"], worker.threads - 1)
+    app.config["WEBHOOK_WORKER_THREADS"] = 1
+    assert WebhookWorker(app).per_endpoint == 1

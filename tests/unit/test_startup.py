@@ -125,3 +125,31 @@ def test_every_site_has_a_favicon_that_loads(client, path):
     assert icon, f"{path} links no favicon"
     answer = client.get(icon.group(1))
     assert answer.status_code == 200 and answer.mimetype == "image/svg+xml"
+
+
+def test_a_second_start_migrates_nothing_and_hashes_no_password(tmp_path, seeded_instance, monkeypatch):
+    """`make run` prepares the instance in its own process: on a fresh one it migrates and seeds, on a
+    set-up one it finds both done without running Alembic's upgrade or hashing the demo password."""
+    import flask_migrate
+
+    from app.cli import migrations_at_head, prepare_instance
+    from app.extensions import db
+
+    fresh = create_app(TestConfig, instance_path=str(tmp_path / "fresh"))
+    with fresh.app_context():
+        assert not migrations_at_head(fresh)
+    summary = prepare_instance(fresh)
+    assert summary["demo_id"] == "created the demo PayLab ID"
+    with fresh.app_context():
+        assert migrations_at_head(fresh)
+        db.session.remove()
+
+    shutil.copytree(seeded_instance, tmp_path / "again")
+    again = create_app(TestConfig, instance_path=str(tmp_path / "again"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this work was already done")
+    monkeypatch.setattr(flask_migrate, "upgrade", refuse)
+    monkeypatch.setattr("app.idp.services.generate_password_hash", refuse)
+    summary = prepare_instance(again)
+    assert "demo_id" not in summary and summary["demo_paylab_id"]["email"] == "thandi@example.co.za"

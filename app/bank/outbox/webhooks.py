@@ -5,17 +5,21 @@ never by a payment request: a merchant API call can pick one of its merchant's
 endpoints, but cannot make the bank call any other address.
 
 Delivery claims due events under a lease (see `outbox`: committed before any
-POST, one event in flight per merchant endpoint across every process), signs each
+POST, at most WEBHOOK_IN_FLIGHT_PER_ENDPOINT events in flight per merchant endpoint
+across every process), signs each
 event, POSTs it, records the attempt (the status code or a classified reason, never
 the answer's body) and backs off on failure. The outbox is a table, so a restart
 loses nothing: whatever was not acknowledged is due again once its lease runs out.
+Delivery is at least once: a process killed between a merchant's 2xx and recording it
+leaves the event due, and it is sent again (with the same Bank-Event-Id, by which the
+shop drops the repeat).
 """
 import time
 from collections import namedtuple
 from datetime import timedelta
 
 import requests
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import aliased
 
 from ...common.security import sign_webhook
@@ -40,17 +44,27 @@ def _claimable(now):
                 WebhookEvent.next_attempt_at <= now, leases.lease_free(WebhookEvent, now))
 
 
-def _endpoint_idle(now):
-    """No other event to the same merchant endpoint is being sent: one in flight per endpoint, by any worker."""
+def _endpoint_has_room(now, per_endpoint):
+    """Fewer than `per_endpoint` other events to the same merchant endpoint are being sent, by any worker.
+
+    More than one at a time: a classroom's payments all go to one shop, and one POST at a time made
+    that endpoint the queue (each waits for the one before). Not unbounded: a merchant that never
+    answers holds at most this many threads until their timeout, and the rest of the pool (see
+    WEBHOOK_WORKER_THREADS) goes on delivering to the others.
+    """
     other = aliased(WebhookEvent)
-    return ~exists().where(other.merchant_id == WebhookEvent.merchant_id, other.url == WebhookEvent.url,
-                           other.id != WebhookEvent.id, leases.lease_live(other, now))
+    in_flight = (select(func.count()).where(other.merchant_id == WebhookEvent.merchant_id,
+                                            other.url == WebhookEvent.url, other.id != WebhookEvent.id,
+                                            leases.lease_live(other, now))
+                 .correlate(WebhookEvent).scalar_subquery())
+    return in_flight < per_endpoint
 
 
-def busy_endpoints(now):
-    """(merchant id, url) of every endpoint an event is being sent to now, by any worker."""
-    return set(db.session.execute(select(WebhookEvent.merchant_id, WebhookEvent.url)
-                                  .where(leases.lease_live(WebhookEvent, now))).all())
+def in_flight_per_endpoint(now):
+    """{(merchant id, url): events being sent there now, by any worker}."""
+    return {(merchant_id, url): count for merchant_id, url, count in db.session.execute(
+        select(WebhookEvent.merchant_id, WebhookEvent.url, func.count())
+        .where(leases.lease_live(WebhookEvent, now)).group_by(WebhookEvent.merchant_id, WebhookEvent.url)).all()}
 
 
 def due_candidates(now, limit=200):
@@ -61,24 +75,25 @@ def due_candidates(now, limit=200):
     return [WebhookClaim(*row) for row in db.session.execute(query).all()]
 
 
-def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None, sending=()):
-    """Lease up to `free_threads` due events, one per idle endpoint; commits before any POST. Returns the claims.
+def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None, sending=(), per_endpoint=1):
+    """Lease up to `free_threads` due events, at most `per_endpoint` in flight per endpoint; commits before
+    any POST. Returns the claims.
 
     `sending` are the events this worker is still sending: a send that outlived its lease is never
     started a second time by the same worker (another process may take it over, as leases allow).
     """
     now = now or utcnow()
-    busy = busy_endpoints(now)
+    in_flight = in_flight_per_endpoint(now)
     chosen = []
     for candidate in due_candidates(now):
         endpoint = (candidate.merchant_id, candidate.url)
         if len(chosen) >= free_threads:
             break
-        if endpoint not in busy and candidate.event_id not in sending:
+        if in_flight.get(endpoint, 0) < per_endpoint and candidate.event_id not in sending:
             chosen.append(candidate)
-            busy.add(endpoint)
+            in_flight[endpoint] = in_flight.get(endpoint, 0) + 1
     got = set(leases.claim_rows(WebhookEvent, [claim.event_id for claim in chosen],
-                                and_(_claimable(now), _endpoint_idle(now)), worker_id,
+                                and_(_claimable(now), _endpoint_has_room(now, per_endpoint)), worker_id,
                                 now + timedelta(seconds=lease_seconds)))
     db.session.commit()
     return [claim for claim in chosen if claim.event_id in got]

@@ -24,9 +24,9 @@ SESSION_SWEEP_SECONDS = 15
 class WebhookWorker(OutboxWorker):
     """Delivers due webhooks on a bounded pool.
 
-    Each pass claims (leases) only what its free threads can send now, at most one
-    event per merchant endpoint across every process, so a merchant that never
-    answers holds one thread until its timeout, never the others' deliveries.
+    Each pass claims (leases) only what its free threads can send now, at most
+    WEBHOOK_IN_FLIGHT_PER_ENDPOINT events per merchant endpoint across every process, so a
+    merchant that never answers holds that many threads until their timeout, never all of them.
     """
 
     interval_setting = "BANK_WORKER_INTERVAL_SECONDS"
@@ -37,9 +37,12 @@ class WebhookWorker(OutboxWorker):
         super().__init__(app, app.config["WEBHOOK_WORKER_THREADS"])
         self.http = HttpClient.from_config(app.config, sender="bank", receiver="shop")  # the merchant's lane
         self.lease_seconds = app.config["WEBHOOK_LEASE_SECONDS"]
+        # Never the whole pool for one endpoint: a dead merchant must leave threads for the others.
+        self.per_endpoint = max(1, min(app.config["WEBHOOK_IN_FLIGHT_PER_ENDPOINT"], self.threads - 1))
 
     def lease_due(self, free_threads, sending, now):
-        return webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds, now=now, sending=sending)
+        return webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds, now=now, sending=sending,
+                                           per_endpoint=self.per_endpoint)
 
     def send(self, claim):
         try:

@@ -15,6 +15,7 @@ from .common.log_redaction import install_log_redaction
 from .common.money import format_money
 from .common.ratelimit import init_rate_limits
 from .common.sessions import PerServerSessionInterface
+from .common.static_files import init_static_files, serves_files_from
 from .common.tracing import init_request_tracing
 from .extensions import create_socketio, csrf, db, migrate
 
@@ -63,19 +64,22 @@ def create_app(config_class=Config, instance_path=None):
     init_rate_limits(app)  # after every view is registered: it wraps the marked ones
 
     @app.route("/static/common/<path:filename>")
+    @serves_files_from(COMMON_STATIC)
     def common_static(filename):
         """Browser code that more than one server's pages use (one copy, not one per server)."""
-        return send_from_directory(COMMON_STATIC, filename, max_age=3600)
+        return send_from_directory(COMMON_STATIC, filename)
 
     @app.route("/static/vendor/socket.io.min.js")
+    @serves_files_from(SOCKET_IO_CLIENT, "socket.io.min.js")
     def socket_io_client():
         """The socket.io browser client, installed from npm at setup (never a CDN)."""
-        return send_from_directory(SOCKET_IO_CLIENT, "socket.io.min.js", max_age=3600)
+        return send_from_directory(SOCKET_IO_CLIENT, "socket.io.min.js")
 
     @app.route("/")
     def index():
         return redirect("/shop/" if "shop" in servers else "/bank/app/" if "bank" in servers else "/idp/")
 
+    init_static_files(app)  # last: it finds every route that serves files
     return app
 
 

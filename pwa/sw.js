@@ -2,11 +2,15 @@
 // It shows every push (iOS revokes subscriptions that stay silent), opens the approval screen
 // on a tap, keeps the subscription alive, and serves an offline shell. API answers are never cached.
 
-const SHELL_CACHE = "baobab-shell-v3";  // v1 served its CSS from the cache for good; v3: the offline page's skip link
-const DIAG_CACHE = "baobab-diagnostics";
-const OFFLINE_URL = "/bank/app/offline";
-const SHELL = [OFFLINE_URL, "/bank/app/static/css/bank.css", "/bank/app/static/icons/baobab.svg",
+// The offline shell: the page and what it shows. The bank rewrites these two lines as it serves this script
+// (app/bank/app/pwa.py): every URL gets its file's version (?v=…) and the cache's name a digest of them, so
+// a changed file is a changed worker, which fills a new cache. Keep SHELL a JSON list of plain paths.
+const SHELL_CACHE = "baobab-shell";
+const SHELL = ["/bank/app/offline", "/bank/app/static/css/bank.css", "/bank/app/static/icons/baobab.svg",
                "/bank/app/static/icons/icon-192.png"];
+const OFFLINE_URL = SHELL[0];
+const SHELL_PATHS = new Set(SHELL.map((url) => new URL(url, self.location.origin).pathname));
+const DIAG_CACHE = "baobab-diagnostics";
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -31,12 +35,13 @@ self.addEventListener("fetch", (event) => {
   if (event.request.mode === "navigate") {
     // Pages: always the network (they carry live balances); the offline shell only when it fails.
     event.respondWith(fetch(event.request).catch(() => caches.match(OFFLINE_URL)));
-  } else if (SHELL.includes(url.pathname)) {
-    // The network first, so an update to the app's CSS or icons arrives; the copy only when offline.
+  } else if (SHELL_PATHS.has(url.pathname)) {
+    // The network first (a versioned URL comes from the browser's cache anyway); the copy only when offline,
+    // whatever its version: the offline page names the files without one.
     event.respondWith(fetch(event.request).then(async (response) => {
       if (response.ok) await (await caches.open(SHELL_CACHE)).put(event.request, response.clone());
       return response;
-    }).catch(() => caches.match(event.request)));
+    }).catch(() => caches.match(event.request, {ignoreSearch: true})));
   }
 });
 

@@ -1,11 +1,15 @@
 """The installable side of the bank app: its static files, manifest, service worker, offline shell and phone guide."""
+import hashlib
+import json
+import re
 import shlex
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template, send_from_directory
+from flask import current_app, render_template, request, send_from_directory
 
 from config import DEFAULT_HOST, DEFAULT_PORT, EVERY_ADDRESS, listen_url
 
+from ...common.static_files import serves_files_from, versioned_url
 from ..outbox.vapid import InvalidVapidSubject, validate_vapid_subject
 from . import PWA_DIR, bp
 
@@ -14,30 +18,56 @@ TUNNEL_ADDRESS = "https://your-tunnel-address"
 YOUR_SUBJECT = "mailto:you@your-domain"
 
 
+# The service worker's precache list and its cache's name, as written in pwa/sw.js.
+SHELL_LIST = re.compile(r"^const SHELL = (\[.*?\]);$", re.MULTILINE | re.DOTALL)
+SHELL_CACHE_NAME = re.compile(r'^const SHELL_CACHE = "([\w-]+)";', re.MULTILINE)
+
+
 @bp.route("/static/<path:filename>")
+@serves_files_from(PWA_DIR)
 def pwa_file(filename):
-    """The bank app's static side lives in pwa/ (CSS, JS modules, icons)."""
-    return send_from_directory(PWA_DIR, filename, max_age=0)
+    """The bank app's static side lives in pwa/ (CSS, JS modules, icons). Its caching: common/static_files.py."""
+    return send_from_directory(PWA_DIR, filename)
 
 
 @bp.get("/manifest.webmanifest")
+@serves_files_from(PWA_DIR, "manifest.webmanifest")
 def manifest():
-    response = send_from_directory(PWA_DIR, "manifest.webmanifest", max_age=0)
+    """Linked with its version like any file: the app is known by the manifest's "id", not by its URL."""
+    response = send_from_directory(PWA_DIR, "manifest.webmanifest")
     response.mimetype = "application/manifest+json"
     return response
 
 
 @bp.get("/sw.js")
 def service_worker():
-    """Served from /bank/app/ so that its scope is the app; never cached, so updates arrive."""
-    response = send_from_directory(PWA_DIR, "sw.js", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    """Served from /bank/app/ so that its scope is the app; never long-cached, so updates arrive.
+
+    Its precache list is written in as it is served: every URL with its file's version, and the cache named
+    after them. A changed file thus changes this script, so the browser installs the new worker, which
+    fills a new cache (its activate deletes the old one): no cache name to bump by hand.
+    """
+    script = precache_in_step((PWA_DIR / "sw.js").read_text(encoding="utf-8"))
+    response = current_app.response_class(script, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"  # browsers revalidate it: a 304 while nothing changed
+    # Weak: the same for the plain and the compressed bytes, so the 304 comes before any compression.
+    response.set_etag(hashlib.sha256(script.encode()).hexdigest()[:32], weak=True)
+    return response.make_conditional(request)
+
+
+def precache_in_step(script):
+    """sw.js with its SHELL list versioned and SHELL_CACHE suffixed with a digest of those versions."""
+    shell = [versioned_url(path) for path in json.loads(SHELL_LIST.search(script).group(1))]
+    digest = hashlib.sha256("\n".join(shell).encode()).hexdigest()[:12]
+    script = SHELL_LIST.sub(lambda match: f"const SHELL = {json.dumps(shell)};", script, count=1)
+    return SHELL_CACHE_NAME.sub(lambda match: f'const SHELL_CACHE = "{match.group(1)}-{digest}";', script, count=1)
 
 
 @bp.get("/offline")
+@serves_files_from(PWA_DIR, "offline.html")
 def offline_shell():
-    return send_from_directory(PWA_DIR, "offline.html", max_age=0)
+    """What the service worker shows for a page when the bank is out of reach (it precaches this one)."""
+    return send_from_directory(PWA_DIR, "offline.html")
 
 
 @bp.get("/setup")

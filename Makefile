@@ -6,12 +6,14 @@ FLASK  := $(VENV)/bin/flask --app wsgi
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup test-setup db flask unlock-card clean help screenshots fuzz
+.PHONY: run test setup test-setup db flask unlock-card clean help screenshots fuzz bench bench-quick
 
 help:
 	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT) (this computer only; HOST=0.0.0.0 for every address)"
 	@echo "make test  - set up (including Chromium) and run the whole test suite"
 	@echo "make fuzz  - the API and form fuzz tests with FUZZ_SCALE (default 20) times their cases, new ones each run"
+	@echo "make bench - PayLab against a floor app of its stack, from outside (about 10 min): a table and a JSON file"
+	@echo "make bench-quick - the same in about a minute and a half, 1 run and 20 sockets (CI checks that it works)"
 	@echo "make db    - set up, migrate and seed (safe to repeat), without serving"
 	@echo "make unlock-card CUSTOMER=thandi   - unlock a card locked by 5 wrong PINs (or CARD=<card number>)"
 	@echo "make flask ARGS=\"bank create-customer --help\"   - any PayLab command (flask --app wsgi ...), set up first"
@@ -62,6 +64,13 @@ test: test-setup
 FUZZ_SCALE ?= 20
 fuzz: test-setup
 	PAYLAB_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest tests/fuzz -q $(PYTEST_ARGS)
+
+# The benchmark (tests/bench/): it starts its own PayLab, floor app and push service on free ports.
+bench: test-setup
+	$(PY) -m tests.bench $(BENCH_ARGS)
+
+bench-quick: test-setup
+	$(PY) -m tests.bench --quick $(BENCH_ARGS)
 
 screenshots: test-setup
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/browser -q

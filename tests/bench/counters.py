@@ -1,0 +1,80 @@
+"""Count the SQL statements and commits a PayLab process makes, for `make bench`.
+
+The bench drives PayLab from outside, so it cannot see its database work directly. Its
+entry point (tests/bench/server.py) installs these SQLAlchemy event hooks in the PayLab
+process when PAYLAB_COUNT_QUERIES=1 and registers GET /_bench/counters, which the bench
+reads before and after a loop. Nothing in app/ knows about it.
+"""
+import os
+import threading
+from collections import Counter
+
+from flask import jsonify
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+COUNTERS_PATH = "/_bench/counters"
+
+
+class QueryCounters:
+    """Statements (by database and verb) and commits/rollbacks (by database), thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.statements = Counter()
+        self.commits = Counter()
+        self.rollbacks = Counter()
+
+    @staticmethod
+    def _database(connection):
+        name = connection.engine.url.database or connection.engine.url.drivername
+        return os.path.splitext(os.path.basename(name))[0] or "memory"
+
+    def statement(self, connection, statement):
+        verb = (statement.lstrip().split(None, 1) or ["?"])[0].upper()
+        with self._lock:
+            self.statements[(self._database(connection), verb)] += 1
+
+    def commit(self, connection):
+        with self._lock:
+            self.commits[self._database(connection)] += 1
+
+    def rollback(self, connection):
+        with self._lock:
+            self.rollbacks[self._database(connection)] += 1
+
+    def snapshot(self):
+        with self._lock:
+            by_database = {}
+            for (database, verb), count in self.statements.items():
+                by_database.setdefault(database, {"statements": 0, "commits": 0, "by_verb": {}})
+                by_database[database]["statements"] += count
+                by_database[database]["by_verb"][verb] = count
+            for database, count in self.commits.items():
+                by_database.setdefault(database, {"statements": 0, "commits": 0, "by_verb": {}})["commits"] = count
+            return {"statements": sum(self.statements.values()), "commits": sum(self.commits.values()),
+                    "rollbacks": sum(self.rollbacks.values()), "by_database": by_database}
+
+
+def install_query_counters(app):
+    """Hook every SQLAlchemy engine (class-level events) and serve the counts at COUNTERS_PATH."""
+    counters = QueryCounters()
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def count_statement(connection, cursor, statement, parameters, context, executemany):
+        counters.statement(connection, statement)
+
+    @event.listens_for(Engine, "commit")
+    def count_commit(connection):
+        counters.commit(connection)
+
+    @event.listens_for(Engine, "rollback")
+    def count_rollback(connection):
+        counters.rollback(connection)
+
+    def bench_counters():
+        """The bench's own door: what this process has sent to its databases so far."""
+        return jsonify(counters.snapshot())
+
+    app.add_url_rule(COUNTERS_PATH, "bench_counters", bench_counters)
+    return counters

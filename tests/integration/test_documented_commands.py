@@ -49,7 +49,7 @@ README = ROOT / "README.md"
 # How a command a learner runs starts; any other code span is a name, a path or a setting.
 PROGRAMS = ("make", "flask", "python", "python3", "pip", "npm", "cloudflared", "tailscale", "ngrok")
 TUNNELS = ("cloudflared", "tailscale", "ngrok")
-SUITE_TARGETS = ("test", "fuzz", "screenshots")  # they run this very suite: dry-run only
+SUITE_TARGETS = ("test", "fuzz", "screenshots", "bench", "bench-quick")  # this suite, or minutes long: dry-run only
 SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*", re.DOTALL)
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 PLACEHOLDER_WARNING = "VAPID_SUBJECT uses the placeholder host"

@@ -61,14 +61,21 @@ def test_open_an_account_in_the_bank_app_and_pay_with_the_new_card(live, phone, 
     expect(phone.get_by_test_id("transactions")).to_contain_text("Opening deposit")
 
 
-def test_merchant_portal_shows_payments_and_webhook_attempts(live, laptop, customer_factory, screenshots):
+def a_declined_payment(live, customer_factory):
+    """A shopper pays with a new customer's card, who declines it: the merchant portal has a row and a
+    webhook. Returns (shopper, customer, the declined approval, (username, password, pin, card))."""
     username, password, pin, card = customer_factory()
     shopper = Shopper.signed_in(live)
     shopper.fill_cart("succulent-pot")
     shopper.checkout(card)
-    customer = BankCustomer(live.url, username, password)
+    customer = BankCustomer(live.url, username, password, pin=pin)
     [approval] = customer.pending()
     customer.decide(approval["id"], "decline")
+    return shopper, customer, approval, (username, password, pin, card)
+
+
+def test_merchant_portal_shows_payments_and_webhook_attempts(live, laptop, customer_factory, screenshots):
+    approval = a_declined_payment(live, customer_factory)[2]
 
     laptop.goto(f"{live.url}/bank/merchant/")
     laptop.get_by_label("Client id").fill(live.app.config["BANK_CLIENT_ID"])

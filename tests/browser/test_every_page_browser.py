@@ -11,8 +11,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..support import BankCustomer, Shopper, new_identity
+from ..support import new_identity
 from .audit import PageAudit
+from .test_bank_and_error_pages_browser import a_declined_payment
 from .test_payment_loop_browser import log_in_to_bank, sign_in_at_paylab_id
 
 
@@ -195,13 +196,7 @@ def test_a_learners_whole_loop(live, laptop, second_screen, customer_factory, au
 
 
 def test_merchant_portal_and_a_locked_card(live, laptop, customer_factory, audit):
-    username, password, pin, card = customer_factory()
-    shopper = Shopper.signed_in(live)
-    shopper.fill_cart("succulent-pot")
-    shopper.checkout(card)
-    customer = BankCustomer(live.url, username, password)
-    [approval] = customer.pending()
-    customer.decide(approval["id"], "decline")
+    shopper, customer, _declined, (username, password, pin, card) = a_declined_payment(live, customer_factory)
 
     laptop.goto(f"{live.url}/bank/merchant/login")
     laptop.get_by_label("Client id").fill(live.app.config["BANK_CLIENT_ID"])

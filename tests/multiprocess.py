@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -102,6 +102,9 @@ class WebhookReceiver:
         self.secret, self.failures = webhook_secret, failures
         self.posts = Counter()         # event id -> POSTs received
         self.acknowledged = Counter()  # event id -> 2xx answers given
+        self.sender_pids = ()          # when set: the processes to tell each POST's sender among
+        self.sent_by = defaultdict(list)          # event id -> the pid of each POST's sender (None: unknown)
+        self.acknowledged_to = defaultdict(list)  # event id -> the pid each 2xx answer went to
         self.bad_signatures = 0
         self.refuse = set()            # event ids answered 503 the first `failures` times
         self.refuse_every_nth = 0      # or: refuse event ids whose first POST was the n-th, 2n-th...
@@ -148,8 +151,11 @@ class WebhookReceiver:
                 self.bad_signatures += 1
             return self._answer(request, 400)
         event_id = json.loads(body)["id"]
+        # Looked up while the connection is open: a killed sender's sockets are gone afterwards.
+        sender = pid_of_local_port(request.client_address[1], self.sender_pids) if self.sender_pids else None
         with self._lock:
             self.posts[event_id] += 1
+            self.sent_by[event_id].append(sender)
             count = self.posts[event_id]
             if count == 1:
                 self._first_posts += 1
@@ -167,6 +173,7 @@ class WebhookReceiver:
         with self._lock:
             if status == 200:
                 self.acknowledged[event_id] += 1
+                self.acknowledged_to[event_id].append(sender)
         self._answer(request, status)
 
     @staticmethod

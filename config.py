@@ -147,6 +147,11 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, not a clock: long checkouts stay valid
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
+    # The session is a signed cookie: a response that carries it overwrites whatever the browser holds.
+    # Refreshed on every response (Flask's default for a permanent session), a slow request sent with an
+    # older cookie would bring back a flash another page already showed, or lose one just set. Only a
+    # request that changes the session sends it; idleness is tracked on the server (common/signins.py).
+    SESSION_REFRESH_EACH_REQUEST = False
 
 
 def login_provider_settings(environ=os.environ):

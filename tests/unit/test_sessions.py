@@ -120,3 +120,17 @@ def test_cookies_are_secure_when_public_url_is_https(tmp_path, seeded_instance):
     response = app.test_client().get("/bank/app/login")
     cookie = _set_cookies(response)["bank_session"][0]
     assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+def test_a_request_that_changes_nothing_in_the_session_sends_no_cookie_back(client):
+    """A signed-cookie session is rewritten by every response that carries it. Were every response to
+    carry it (Flask's refresh of a permanent session), a request sent before a page consumed a flash
+    ("Wrong PIN. 2 tries left") and answered after it would put the flash back into the browser, and
+    the next page would show it again beside the new one. Only a request that changes the session
+    may send it."""
+    _login_to_bank(client)
+    client.get("/bank/app/")  # the first page after sign-in may still write (its form's CSRF token)
+    for path in ("/bank/app/", "/bank/app/api/devices/this", "/bank/app/account"):
+        response = client.get(path)
+        assert response.status_code < 500, path
+        assert "bank_session" not in _set_cookies(response), path

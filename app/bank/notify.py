@@ -17,6 +17,8 @@ from ..extensions import db
 log = logging.getLogger(__name__)
 BANK_NAMESPACE = "/bank"
 _AFTER_COMMIT = "bank_after_commit"  # the list in Session.info where services leave what to send
+_LEASED_WEBHOOKS = "bank_leased_webhooks"  # webhooks leased to this process's worker, sent as the commit ends
+_UNLEASED_WEBHOOKS = "bank_unleased_webhooks"  # a webhook left for the worker's pass: wake it
 
 
 def customer_room(customer_id):
@@ -36,15 +38,34 @@ def payment_request_changed(payment, created=False):
     db.session.info.setdefault(_AFTER_COMMIT, []).append((customer_room(payment.customer_id), message, pushes))
 
 
+def webhook_queued(event, payment):
+    """Record, in the current transaction, that a webhook `event` of `payment` joined the outbox.
+
+    When this process runs the webhook worker and it has a free thread and room for the endpoint, the
+    event is leased to it now, in this transaction, and handed to it as the transaction commits (the
+    merchant hears at once). Otherwise the worker is woken after the commit, and its pass claims it.
+    """
+    worker = current_app.extensions.get("bank_webhook_worker")
+    delivery = worker.lease_at_queue(event, payment) if worker is not None else None
+    if delivery is not None:
+        db.session.info.setdefault(_LEASED_WEBHOOKS, []).append(delivery)
+    else:
+        db.session.info[_UNLEASED_WEBHOOKS] = True
+
+
 @event.listens_for(db.session, "after_commit")
 def _send_after_commit(session):
-    """The dispatcher: every recorded change is emitted, and the workers are woken, once."""
+    """The dispatcher: leased webhooks go to the worker, the workers are woken, every change is emitted, once."""
+    leased, unleased = session.info.pop(_LEASED_WEBHOOKS, []), session.info.pop(_UNLEASED_WEBHOOKS, False)
     recorded = session.info.pop(_AFTER_COMMIT, [])
-    if not recorded or not has_app_context():
+    if not has_app_context() or not (recorded or leased or unleased):
         return
-    # The workers first: the webhook is what turns the learner's laptop to paid, and the emits below
-    # (one per open bank-app screen's room) need not go before it.
-    _wake("bank_webhook_worker")  # a webhook (or an expiry's) is due now, not at the next tick
+    # The webhooks first: they are what turns the learner's laptop to paid, and the emits below (one per
+    # open bank-app screen's room) need not go before them.
+    if leased:
+        current_app.extensions["bank_webhook_worker"].submit(leased)
+    if unleased:
+        _wake("bank_webhook_worker")  # due now, not at the next tick
     if any(pushes for _room, _message, pushes in recorded):
         _wake("bank_push_worker")
     for room, message, _pushes in recorded:
@@ -56,7 +77,9 @@ def _send_after_commit(session):
 
 @event.listens_for(db.session, "after_rollback")
 def _forget_after_rollback(session):
-    session.info.pop(_AFTER_COMMIT, None)
+    """Nothing happened: nothing is said, and the leases taken in the transaction went with it."""
+    for key in (_AFTER_COMMIT, _LEASED_WEBHOOKS, _UNLEASED_WEBHOOKS):
+        session.info.pop(key, None)
 
 
 def _wake(name):

@@ -347,11 +347,14 @@ def _move_the_money(payment, now):
                                         [(account, -payment.amount), (payment.merchant.account, payment.amount)],
                                         payment_request_id=payment.id)
         queue_webhook_event(payment)
+        # Read for the walkthrough before the commit, while it is all loaded: afterwards every entry
+        # and account would be loaded again, one query each, on the approval's path.
+        entries = [{"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount,
+                    "kind": entry.account.kind} for entry in transfer.entries]
+        data = {"transfer_id": transfer.id, "description": transfer.description}
         posted_at = utcnow()  # before the commit: the webhook it releases is drawn after it
         db.session.commit()
-        tracing.record_message("ledger", started_at=posted_at, entries=[
-            {"account": entry.account.name, "account_number": entry.account.number, "amount": entry.amount,
-             "kind": entry.account.kind} for entry in transfer.entries], data={"transfer_id": transfer.id, "description": transfer.description})
+        tracing.record_message("ledger", started_at=posted_at, entries=entries, data=data)
         return payment
     db.session.commit()
     return payment
@@ -415,5 +418,6 @@ def queue_webhook_event(payment):
     event = WebhookEvent(id=event_id, merchant_id=payment.merchant_id, payment_request_id=payment.id,
                          type=f"payment_request.{payment.status}", url=payment.callback_url, body=body)
     db.session.add(event)
-    notify.payment_request_changed(payment)  # the bank app and the workers hear it once this commits
+    notify.payment_request_changed(payment)  # the bank app hears it once this commits
+    notify.webhook_queued(event, payment)  # and the merchant: at once, by this process's worker if it can
     return event

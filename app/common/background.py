@@ -43,6 +43,11 @@ class BackgroundLoop:
     def wake(self):
         self._wake.set()
 
+    @property
+    def running(self):
+        """Started in this process and not stopped: work handed to it now will be done here."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def run_once(self):
         raise NotImplementedError
 

@@ -6,10 +6,11 @@ process when PAYLAB_COUNT_QUERIES=1 and registers GET /_bench/counters, which th
 reads before and after a loop. Nothing in app/ knows about it.
 """
 import os
+import re
 import threading
 from collections import Counter
 
-from flask import jsonify
+from flask import has_request_context, jsonify, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -17,13 +18,21 @@ COUNTERS_PATH = "/_bench/counters"
 
 
 class QueryCounters:
-    """Statements (by database and verb) and commits/rollbacks (by database), thread-safe."""
+    """Statements (by database and verb, and by origin) and commits/rollbacks (by database), thread-safe."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.statements = Counter()
         self.commits = Counter()
         self.rollbacks = Counter()
+        self.origins = Counter()  # (origin, "statements" | "commits") -> count
+
+    @staticmethod
+    def _origin():
+        """Who sent it: the request's endpoint and method, else the thread's name (a worker)."""
+        if has_request_context():
+            return f"{request.method} {request.endpoint or request.path}"
+        return re.sub(r"[_-]\d+$", "", threading.current_thread().name)
 
     @staticmethod
     def _database(connection):
@@ -32,12 +41,16 @@ class QueryCounters:
 
     def statement(self, connection, statement):
         verb = (statement.lstrip().split(None, 1) or ["?"])[0].upper()
+        origin = self._origin()
         with self._lock:
             self.statements[(self._database(connection), verb)] += 1
+            self.origins[(origin, "statements")] += 1
 
     def commit(self, connection):
+        origin = self._origin()
         with self._lock:
             self.commits[self._database(connection)] += 1
+            self.origins[(origin, "commits")] += 1
 
     def rollback(self, connection):
         with self._lock:
@@ -52,8 +65,11 @@ class QueryCounters:
                 by_database[database]["by_verb"][verb] = count
             for database, count in self.commits.items():
                 by_database.setdefault(database, {"statements": 0, "commits": 0, "by_verb": {}})["commits"] = count
+            by_origin = {}
+            for (origin, kind), count in self.origins.items():
+                by_origin.setdefault(origin, {"statements": 0, "commits": 0})[kind] = count
             return {"statements": sum(self.statements.values()), "commits": sum(self.commits.values()),
-                    "rollbacks": sum(self.rollbacks.values()), "by_database": by_database}
+                    "rollbacks": sum(self.rollbacks.values()), "by_database": by_database, "by_origin": by_origin}
 
 
 def install_query_counters(app):

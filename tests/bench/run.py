@@ -732,6 +732,11 @@ def _counter_delta(start, end):
             "statements": counts["statements"] - before["statements"], "commits": counts["commits"] - before["commits"],
             "by_verb": {verb: n - before["by_verb"].get(verb, 0) for verb, n in counts["by_verb"].items()
                         if n - before["by_verb"].get(verb, 0)}}
+    for origin, counts in end.get("by_origin", {}).items():
+        before = start.get("by_origin", {}).get(origin, {"statements": 0, "commits": 0})
+        changed = {kind: counts[kind] - before[kind] for kind in ("statements", "commits")}
+        if any(changed.values()):
+            delta.setdefault("by_origin", {})[origin] = changed
     return delta
 
 

@@ -18,11 +18,16 @@ from app.extensions import db
 
 
 class CountingWorker:
+    """A worker that does not run in this process: nothing is leased to it at queue time, it is woken."""
+
     def __init__(self):
         self.wakes = 0
 
     def wake(self):
         self.wakes += 1
+
+    def lease_at_queue(self, event, payment):
+        return None
 
 
 @pytest.fixture

@@ -40,6 +40,18 @@ class OutboxWorker(BackgroundLoop):
         for claim in self.claim_due():
             self.pool.submit(self._send, claim)
 
+    def has_free_thread(self):
+        """A thread could start a send now (a row leased to this worker would not wait in the queue)."""
+        with self._sending_lock:
+            return len(self._sending) < self.threads
+
+    def submit(self, claims):
+        """Send rows this worker already leased and committed (outside its own pass), on its pool."""
+        with self._sending_lock:
+            self._sending.update(getattr(claim, self.claim_key) for claim in claims)
+        for claim in claims:
+            self.pool.submit(self._send, claim)
+
     def claim_due(self, now=None):
         """Lease what the free threads can send now (committed before any network call); return the claims."""
         with self._sending_lock:

@@ -6,7 +6,10 @@ endpoints, but cannot make the bank call any other address.
 
 Delivery claims due events under a lease (see `outbox`: committed before any
 POST, at most WEBHOOK_IN_FLIGHT_PER_ENDPOINT events in flight per merchant endpoint
-across every process), signs each
+across every process). A new event is usually leased in the very transaction that
+queues it, to the worker of the process that decided (`lease_at_queue`), and handed to
+that worker as it commits: the laptop turns paid without a claim query in between. Each
+event is signed
 event, POSTs it, records the attempt (the status code or a classified reason, never
 the answer's body) and backs off on failure. The outbox is a table, so a restart
 loses nothing: whatever was not acknowledged is due again once its lease runs out.
@@ -36,6 +39,8 @@ def retry_delay(attempt_count, base_seconds):
 
 
 WebhookClaim = namedtuple("WebhookClaim", "event_id merchant_id url")
+# What a leased event's POST needs, read while its transaction was open: nothing is loaded to send it.
+WebhookDelivery = namedtuple("WebhookDelivery", "event_id url body secret trace_id")
 
 
 def _claimable(now):
@@ -99,6 +104,27 @@ def claim_due_webhooks(worker_id, free_threads, lease_seconds, now=None, sending
     return [claim for claim in chosen if claim.event_id in got]
 
 
+def lease_at_queue(event, payment, worker_id, lease_seconds, per_endpoint, now=None):
+    """Lease a new `event` (of `payment`) to `worker_id` in the transaction that queues it, if its endpoint
+    has room; returns its WebhookDelivery, or None (then a worker's pass claims it like any other).
+
+    The lease is committed with the decision itself, so no other process can take the event, and the
+    deciding process can POST it the moment the decision commits: no wake-up, no claim query, no second
+    commit before the merchant hears. If that process dies first, the lease runs out and another
+    process delivers it, as with any lease. The endpoint's share (`per_endpoint`) counts as in the
+    worker's pass; on SQLite this transaction already holds the write lock, so the count is exact.
+    """
+    now = now or utcnow()
+    with db.session.no_autoflush:  # the event is not in the count, and is inserted once, leased
+        in_flight = db.session.scalar(select(func.count()).select_from(WebhookEvent).where(
+            WebhookEvent.merchant_id == event.merchant_id, WebhookEvent.url == event.url,
+            leases.lease_live(WebhookEvent, now)))
+    if in_flight >= per_endpoint:
+        return None
+    event.claimed_by, event.claimed_until = worker_id, now + timedelta(seconds=lease_seconds)
+    return WebhookDelivery(event.id, event.url, event.body, payment.merchant.webhook_secret, payment.trace_id)
+
+
 def deliver_claimed(event_id, http, config, claimed_by):
     """Deliver one event this worker leased; returns whether it was acknowledged (None: not ours any more)."""
     event = db.session.get(WebhookEvent, event_id)
@@ -110,17 +136,31 @@ def deliver_claimed(event_id, http, config, claimed_by):
                          max_attempts=config["WEBHOOK_MAX_ATTEMPTS"], claimed_by=claimed_by)
 
 
+def deliver_leased(delivery, http, config, claimed_by):
+    """Deliver an event leased at queue time (`lease_at_queue`); returns whether it was acknowledged."""
+    return deliver(delivery, http, timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
+                   retry_base=config["WEBHOOK_RETRY_BASE_SECONDS"], max_attempts=config["WEBHOOK_MAX_ATTEMPTS"],
+                   claimed_by=claimed_by)
+
+
 def deliver_event(event, http, *, timeout, retry_base, max_attempts, now=None, claimed_by=None):
     """One delivery attempt of one event; records it and schedules the next. Commits.
 
     `claimed_by` is the lease this attempt runs under (None: an event nobody leased).
     """
     payment = db.session.get(PaymentRequest, event.payment_request_id)
-    trace_id = payment.trace_id if payment else None
-    sending = (event.id, event.url, event.body.encode(), event.merchant.webhook_secret)
+    delivery = WebhookDelivery(event.id, event.url, event.body, event.merchant.webhook_secret,
+                               payment.trace_id if payment else None)
     db.session.commit()  # end the read: no transaction stays open across the POST
-    with tracing.trace(trace_id):  # the shop continues the merchant's journey
-        return _deliver(*sending, http, timeout, retry_base, max_attempts, now, claimed_by)
+    return deliver(delivery, http, timeout=timeout, retry_base=retry_base, max_attempts=max_attempts, now=now,
+                   claimed_by=claimed_by)
+
+
+def deliver(delivery, http, *, timeout, retry_base, max_attempts, now=None, claimed_by=None):
+    """POST one delivery, then record the attempt and schedule the next. Commits."""
+    with tracing.trace(delivery.trace_id):  # the shop continues the merchant's journey
+        return _deliver(delivery.event_id, delivery.url, delivery.body.encode(), delivery.secret, http, timeout,
+                        retry_base, max_attempts, now, claimed_by)
 
 
 def _deliver(event_id, url, body, secret, http, timeout, retry_base, max_attempts, now, claimed_by):

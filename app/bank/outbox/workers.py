@@ -44,9 +44,20 @@ class WebhookWorker(OutboxWorker):
         return webhooks.claim_due_webhooks(self.worker_id, free_threads, self.lease_seconds, now=now, sending=sending,
                                            per_endpoint=self.per_endpoint)
 
+    def lease_at_queue(self, event, payment):
+        """Lease a new event to this worker in the transaction that queues it (see `webhooks.lease_at_queue`),
+        when this process runs the worker and a thread is free; returns the delivery to `submit` once the
+        transaction commits, or None (the worker's pass will claim it)."""
+        if not self.running or not self.has_free_thread():
+            return None
+        return webhooks.lease_at_queue(event, payment, self.worker_id, self.lease_seconds, self.per_endpoint)
+
     def send(self, claim):
         try:
-            webhooks.deliver_claimed(claim.event_id, self.http, self.app.config, self.worker_id)
+            if isinstance(claim, webhooks.WebhookDelivery):  # leased at queue time: all it needs is in hand
+                webhooks.deliver_leased(claim, self.http, self.app.config, self.worker_id)
+            else:
+                webhooks.deliver_claimed(claim.event_id, self.http, self.app.config, self.worker_id)
         except Exception:  # counted as a failed attempt (with backoff, then abandoned): never a loop
             log.exception("webhook delivery failed")
             db.session.rollback()

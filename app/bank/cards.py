@@ -34,7 +34,10 @@ class PinMissing(InvalidField):
 
 
 def check_card_pin(card, pin):
-    """The one PIN check (approval, device registration, fingerprint set-up all come here). Commits.
+    """The one PIN check (approval, device registration, fingerprint set-up all come here).
+
+    A wrong PIN's count is committed at once, whatever the caller does next; a right PIN's reset of
+    the count is left to the caller's transaction.
 
     A locked card refuses every PIN with the same answer, right or wrong, and a
     right PIN never resets the count of a locked card: otherwise the answer
@@ -49,12 +52,15 @@ def check_card_pin(card, pin):
     if card.status != "active":
         raise CardLocked(LOCKED_MESSAGE)
     if card.customer.check_pin(pin):
-        # Conditional: a lock that landed meanwhile (another guess) is never undone by this one.
+        # Conditional: a lock that landed meanwhile (another guess) is never undone by this one. Not
+        # committed here: the reset joins the caller's transaction (the approval's, the registration's),
+        # so an approval is one commit, and no lock can land on the card before what the PIN unlocks is
+        # committed (the UPDATE holds SQLite's write lock, or PostgreSQL's row lock, until then).
         result = db.session.execute(update(Card).where(Card.id == card.id, Card.status == "active")
                                     .values(failed_pin_attempts=0))
-        db.session.commit()
         if result.rowcount == 1:
             return
+        db.session.rollback()
         raise CardLocked(LOCKED_MESSAGE)
     db.session.execute(update(Card).where(Card.id == card.id)
                        .values(failed_pin_attempts=Card.failed_pin_attempts + 1))

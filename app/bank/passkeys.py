@@ -48,6 +48,7 @@ def registration_options(customer, public_url, pin):
     card's one PIN check and its lockout (a stolen password alone must not add one).
     """
     check_card_pin(customer_card(customer), pin)
+    db.session.commit()  # the right PIN's reset of the card's count (nothing else is written here)
     rp_id, _ = relying_party(public_url)
     options = webauthn.generate_registration_options(
         rp_id=rp_id, rp_name="Baobab Bank", user_name=customer.username, user_id=f"customer-{customer.id}".encode(),

@@ -23,5 +23,9 @@ class ShopNamespace(Namespace):
 
 def announce_order_status(order):
     """Server → the order owner's open pages: the order's new status (sent only to its owner's room)."""
-    emit_event("order_status", order_status_payload(order), room=customer_room(order.user_id),
-               namespace=SHOP_NAMESPACE)
+    announce_order_payload(order.user_id, order_status_payload(order))
+
+
+def announce_order_payload(user_id, payload):
+    """The same, with the `order_status` payload already built (before a commit, while it was loaded)."""
+    emit_event("order_status", payload, room=customer_room(user_id), namespace=SHOP_NAMESPACE)

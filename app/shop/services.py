@@ -266,12 +266,12 @@ def new_payment_token():
     return secrets.token_urlsafe(24)
 
 
-def apply_payment_update(payment_request, attempt=None):
+def apply_payment_update(payment_request, attempt=None, commit=True):
     """Bring an attempt and its order in line with the bank's view of a payment request.
 
     Used for the first answer, for webhooks and for polling alike. A final
     status never changes again, so out-of-order or repeated news is harmless.
-    Returns the order if anything changed, else None. Commits.
+    Returns the order if anything changed, else None. Commits (unless the caller will).
     """
     if attempt is None:
         attempt = db.session.scalar(select(PaymentAttempt).where(
@@ -303,8 +303,25 @@ def apply_payment_update(payment_request, attempt=None):
     order = attempt.order
     if attempt is order.payment and order.status not in ("paid", "cancelled"):
         order.status = ORDER_STATUS_FOR_PAYMENT[status]
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return order if changed else None
+
+
+def apply_bank_webhook(event_id, event_type, payment_request):
+    """The bank's webhook, applied once, in one transaction: the event id remembered (even when it changes
+    nothing) and the order brought in line. Returns (duplicate, announcement): `announcement` is the
+    (user id, `order_status` payload) to send if the order changed, else None. Commits.
+
+    The payload is built before the commit, while the order and its attempts are loaded: after it they
+    would be loaded again, on the path that turns the learner's laptop to paid.
+    """
+    if not record_webhook_event(event_id, event_type):
+        return True, None
+    order = apply_payment_update(payment_request, commit=False)
+    announcement = (order.user_id, order_status_payload(order)) if order is not None else None
+    db.session.commit()
+    return False, announcement
 
 
 def record_webhook_event(event_id, event_type):

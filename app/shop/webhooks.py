@@ -10,9 +10,9 @@ from flask import current_app, jsonify, request
 from ..common.errors import ApiError
 from ..common.security import SignatureError, verify_webhook_signature
 from ..common.tracing import walkthrough_step
-from ..extensions import csrf, db
+from ..extensions import csrf
 from . import bp, services
-from .events import announce_order_status
+from .events import announce_order_payload
 
 
 def parse_event(raw):
@@ -42,10 +42,9 @@ def receive_bank_webhook():
     except SignatureError as exc:
         raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}.") from None
     event_id, event_type, payment = parse_event(raw)
-    if not services.record_webhook_event(event_id, event_type):
+    duplicate, announcement = services.apply_bank_webhook(event_id, event_type, payment)
+    if duplicate:
         return jsonify(received=True, duplicate=True)
-    order = services.apply_payment_update(payment)
-    db.session.commit()  # the event id is remembered even when it changed nothing
-    if order is not None:
-        announce_order_status(order)
+    if announcement is not None:
+        announce_order_payload(*announcement)
     return jsonify(received=True)

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.bank import devices, services
 from app.bank import cards
@@ -62,7 +62,27 @@ def test_a_right_pin_resets_the_count(pending, device_token):
         with pytest.raises(cards.WrongPin):
             services.approve_payment_request(customer, request_id, "9999", device_token)
     services.approve_payment_request(customer, request_id, "1234", device_token)
+    db.session.expire_all()  # as stored, not as this session last wrote it
     assert (card.status, card.failed_pin_attempts) == ("active", 0)
+
+
+def test_an_approval_with_the_right_pin_is_one_commit(pending, device_token):
+    """The right PIN's reset of the count joins the approval's transaction: one write lock, one commit,
+    and no lock can land on the card between the PIN and the money moving."""
+    customer, card, request_id = pending
+    with pytest.raises(cards.WrongPin):
+        services.approve_payment_request(customer, request_id, "9999", device_token)
+    commits = []
+    engine = db.engines["bank"]
+    listener = lambda connection: commits.append(connection)  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        payment = services.approve_payment_request(customer, request_id, "1234", device_token)
+    finally:
+        event.remove(engine, "commit", listener)
+    assert payment.status == "approved" and len(commits) == 1
+    db.session.expire_all()
+    assert card.failed_pin_attempts == 0  # committed with the approval
 
 
 def test_unlock_card_command(pending, runner, device_token):

@@ -59,6 +59,10 @@ class Config:
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
     SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE")
+    # How the server waits on its sockets: "threading" (Werkzeug's server, `make run`: OS threads, four
+    # per open socket) or "gevent" (under `gunicorn -k gevent`, which patches the standard library
+    # first: one greenlet per socket). See the README's Performance section for the two side by side.
+    SOCKETIO_ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "threading")
 
     # Outgoing HTTP (every cross-server call): never wait forever.
     HTTP_CONNECT_TIMEOUT = _env_float("HTTP_CONNECT_TIMEOUT", 3.0)

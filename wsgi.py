@@ -1,7 +1,15 @@
 """The entry point: `app` for WSGI servers, and `python wsgi.py` for the Socket.IO dev server."""
-from app import create_app, start_background_workers
-from app.cli import prepare_instance
-from config import EVERY_ADDRESS
+import os
+
+if os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent" and __name__ == "__main__":
+    # gevent's server: the standard library's sockets, threads and sleeps become cooperative, before
+    # anything imports them. (`gunicorn -k gevent` does this itself, before it imports this module.)
+    from gevent import monkey
+    monkey.patch_all()
+
+from app import create_app, start_background_workers  # noqa: E402 (after the patch above)
+from app.cli import prepare_instance  # noqa: E402
+from config import EVERY_ADDRESS  # noqa: E402
 
 app = create_app()
 

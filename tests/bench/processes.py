@@ -74,7 +74,9 @@ class ServerProcess:
 def start_paylab(instance, settings, log_path):
     """PayLab on settings["PORT"], counting its SQL (PAYLAB_COUNT_QUERIES=1, see tests/bench/counters.py)."""
     server = ServerProcess("PayLab", [sys.executable, "-m", "tests.bench.server", str(instance), json.dumps(settings)],
-                           settings["PORT"], log_path, env={"PAYLAB_COUNT_QUERIES": "1"},
+                           settings["PORT"], log_path,
+                           env={"PAYLAB_COUNT_QUERIES": "1",
+                                "SOCKETIO_ASYNC_MODE": settings.get("SOCKETIO_ASYNC_MODE") or "threading"},
                            ready_path="/bank/api/openapi.json")
     return server
 

@@ -33,6 +33,7 @@ from tests.support import free_port
 
 from . import pacing
 from .clients import BenchPushService, Laptop, Learner, LoopError, Phone, cookie_header, paid
+from .databases import BenchDatabases
 from .processes import ROOT, children_of, cpu_seconds, proc_status, start_floor, start_paylab
 from .report import Figure, percentile, render_table, write_json
 from .server import bench_config, bench_settings
@@ -71,8 +72,11 @@ def ms(seconds):
 class Bench:
     """One run of the bench: its servers, its learners, its figures (see the module's docstring)."""
 
-    def __init__(self, profile_name, out_path=None):
+    def __init__(self, profile_name, out_path=None, async_mode="threading", database_server=None):
         self.profile_name = profile_name
+        self.async_mode = async_mode  # PayLab's server (SOCKETIO_ASYNC_MODE); `make run`'s P4 is always its own
+        self.database_server = database_server  # a PostgreSQL server URL, or None: SQLite in the instance folder
+        self.databases = None
         self.profile = PROFILES[profile_name]
         self.runs = self.profile["runs"]
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -135,7 +139,10 @@ class Bench:
         """A fresh instance, PayLab, the floor, the push service, the class of learners."""
         profile = self.profile
         port = free_port()
-        self.settings = bench_settings(port)
+        self.settings = bench_settings(port, SOCKETIO_ASYNC_MODE=self.async_mode)
+        if self.database_server:
+            self.databases = BenchDatabases(self.database_server).create()
+            self.settings.update(self.databases.settings())
         self.public_url = self.settings["PUBLIC_URL"]
         instance = self.workdir / "instance"
         log(f"preparing a fresh instance with {profile['learners']} learners in {self.workdir}")
@@ -246,6 +253,8 @@ class Bench:
                 logs.mkdir(parents=True, exist_ok=True)
                 shutil.copy(self.workdir / name, logs / name)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.databases:
+            self.databases.drop()
 
     # --- helpers ---------------------------------------------------------------------------------------
     def paylab_counters(self):
@@ -672,7 +681,8 @@ class Bench:
         machine["load_after"] = os.getloadavg()
         results = [figure.result() for figure in self.figures.values()]
         table = render_table(results)
-        document = {"bench": "PayLab make bench (issue 11)", "profile": self.profile_name, "settings": self.profile,
+        document = {"bench": "PayLab make bench (issue 11)", "profile": self.profile_name, "async_mode": self.async_mode,
+                    "database": "postgresql" if self.database_server else "sqlite", "settings": self.profile,
                     "started": datetime.now(timezone.utc).isoformat(), "seconds": round(time.perf_counter() - began, 1),
                     "machine": machine, "figures": results, "table": table, "details": self.details,
                     "definitions": DEFINITIONS}
@@ -778,12 +788,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
                         help="the CI mode: 1 run, 20 sockets, small counts (also BENCH_QUICK=1)")
     parser.add_argument("--out", help="where to write the JSON (default tests/bench/results/bench-<time>.json)")
+    parser.add_argument("--async-mode", choices=("threading", "gevent"),
+                        default=os.environ.get("BENCH_ASYNC_MODE", "threading"),
+                        help="PayLab's server: Werkzeug's threads (make run's) or gevent's (also BENCH_ASYNC_MODE)")
+    parser.add_argument("--database-server", default=os.environ.get("BENCH_DATABASE_SERVER"),
+                        help="a PostgreSQL server URL: PayLab's four databases are made there, and dropped after "
+                             "(default: SQLite in the instance folder, as make run; also BENCH_DATABASE_SERVER)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind through the clean-up, as Ctrl-C does
-    bench = Bench("quick" if args.quick else "full", args.out)
+    bench = Bench("quick" if args.quick else "full", args.out, async_mode=args.async_mode,
+                  database_server=args.database_server)
     table, document = bench.run()
     print()
-    print(f"PayLab make bench ({document['profile']}, {document['seconds']:.0f} s, "
+    print(f"PayLab make bench ({document['profile']}, {bench.async_mode} server, "
+          f"{'PostgreSQL' if bench.database_server else 'SQLite'}, {document['seconds']:.0f} s, "
           f"{document['machine']['cores_available']} cores, load {document['machine']['load_before'][0]:.1f} before)")
     print(table)
     print()

@@ -6,11 +6,16 @@ It runs wsgi.py's own `__main__` (the server, its workers and its server class e
 for one machine playing a whole class, and the bench's local push service allowed), and,
 when PAYLAB_COUNT_QUERIES=1, SQL counters served at /_bench/counters.
 """
-import json
 import os
-import runpy
-import sys
-from pathlib import Path
+
+if os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent" and __name__ == "__main__":
+    from gevent import monkey
+    monkey.patch_all()  # as wsgi.py does, before anything below imports socket or threading
+
+import json  # noqa: E402
+import runpy  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HIGH = "1000000 per minute"

@@ -63,7 +63,10 @@ def _send_after_commit(session):
     # The webhooks first: they are what turns the learner's laptop to paid, and the emits below (one per
     # open bank-app screen's room) need not go before them.
     if leased:
-        current_app.extensions["bank_webhook_worker"].submit(leased)
+        try:  # the decision is committed: a worker stopping meanwhile must not turn it into an error
+            current_app.extensions["bank_webhook_worker"].submit(leased)
+        except Exception:  # the leases run out, and a pass (here or in another process) sends them
+            log.exception("could not hand %d leased webhooks to the worker", len(leased))
     if unleased:
         _wake("bank_webhook_worker")  # due now, not at the next tick
     if any(pushes for _room, _message, pushes in recorded):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app.bank import cards, notify, services
+from app.bank import cards, services
 from app.bank.models import Customer, Merchant, PaymentRequest, WebhookEvent, utcnow
 from app.bank.outbox import webhooks
 from app.bank.outbox.workers import WebhookWorker
@@ -118,3 +118,15 @@ def test_a_leased_delivery_is_posted_signed_and_recorded_under_its_lease(app, wo
     assert url == delivery.url and data == delivery.body.encode() and headers["Bank-Event-Id"] == delivery.event_id
     event = _event_of(payment_id)
     assert event.delivered_at is not None and event.claimed_by is None and event.attempt_count == 1
+
+
+def test_a_worker_that_stopped_meanwhile_does_not_undo_the_decision(worker):
+    """Leased, committed, then the pool is gone (the process is stopping): the decision stands, and the
+    lease runs out for a pass to send it, as after a crash."""
+    def refuse(claims):
+        raise RuntimeError("cannot schedule new futures after shutdown")
+    worker.submit = refuse
+    merchant, payment_id = _payment("stopping")
+    payment = services.cancel_payment_request(merchant, payment_id)
+    assert payment.status == "cancelled"
+    assert _event_of(payment_id).claimed_by == worker.worker_id

@@ -90,6 +90,9 @@ def pid_of_local_port(port, pids):
     return None
 
 
+GONE = "gone"  # a POST whose sender no longer existed when the receiver looked
+
+
 class WebhookReceiver:
     """A merchant's webhook endpoint: verifies Bank-Signature, answers 503 to the first
     `failures` deliveries of the events it is told to refuse, then 2xx; counts everything.
@@ -151,8 +154,7 @@ class WebhookReceiver:
                 self.bad_signatures += 1
             return self._answer(request, 400)
         event_id = json.loads(body)["id"]
-        # Looked up while the connection is open: a killed sender's sockets are gone afterwards.
-        sender = pid_of_local_port(request.client_address[1], self.sender_pids) if self.sender_pids else None
+        sender = self._sender_of(request.client_address[1]) if self.sender_pids else None
         with self._lock:
             self.posts[event_id] += 1
             self.sent_by[event_id].append(sender)
@@ -175,6 +177,17 @@ class WebhookReceiver:
                 self.acknowledged[event_id] += 1
                 self.acknowledged_to[event_id].append(sender)
         self._answer(request, status)
+
+    def _sender_of(self, port):
+        """Which of `sender_pids` sent the POST on this connection, looked up while it is open; GONE if
+        none holds it any more (the sender died after sending: its sockets went with it). A live sender
+        can be missed by one read of /proc/net/tcp while sockets come and go, so a miss is read again."""
+        for attempt in range(4):
+            pid = pid_of_local_port(port, self.sender_pids)
+            if pid is not None:
+                return pid
+            time.sleep(0.01 * (attempt + 1))
+        return GONE
 
     @staticmethod
     def _answer(request, status):

@@ -49,6 +49,16 @@ def whoami():
     return jsonify(signed_in=_owner() is not None)
 
 
+@bp.get("/api/journeys")
+def my_journeys():
+    """The learner's journeys, newest first: a live page that has just connected its socket catches up
+    with whatever was recorded between its own load and the connect (the recorder runs on its own)."""
+    owner = _owner()
+    if owner is None:
+        raise ApiError(404, "not_found", "Sign in to the shop to see your journeys.")
+    return jsonify(journeys=[{"id": j.id, "title": j.title} for j in _journeys(owner)])
+
+
 @bp.get("/api/journeys/<journey_id>")
 def journey_messages(journey_id):
     owner = _owner()

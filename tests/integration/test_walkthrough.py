@@ -268,3 +268,20 @@ def test_every_journey_shows_how_the_shop_proves_itself_to_the_bank(live, custom
     story = request["details"]["bearer_token"]
     assert story["issued_in_journey"] == journeys[0] and story["issued_in"] == "an earlier checkout of yours"
     assert story["expires_at"] > story["issued_at"]
+
+
+def test_the_journey_list_is_the_learners_own(live, customer_factory):
+    """What a live walkthrough page fetches when its socket connects: the learner's own journeys, newest
+    first, never another learner's, and nothing for a browser signed in to nobody."""
+    username, password, pin, card = customer_factory()
+    owner = Shopper.signed_in(live)
+    owner.fill_cart("headlamp")
+    order_id, _ = owner.checkout(card)
+    journey = in_app_db(live, lambda: db.session.scalar(select(Order.journey_id).where(Order.id == order_id)))
+    wait_for(lambda: journey in [j["id"] for j in owner.get("/walkthrough/api/journeys").json()["journeys"]],
+             message="the checkout's journey listed")
+    assert owner.get("/walkthrough/api/journeys").json()["journeys"][0]["id"] == journey  # the newest
+    other = Shopper.signed_in(live)
+    assert journey not in [j["id"] for j in other.get("/walkthrough/api/journeys").json()["journeys"]]
+    anonymous = requests.get(f"{live.url}/walkthrough/api/journeys", timeout=10)
+    assert anonymous.status_code == 404 and anonymous.json()["error"] == "not_found"

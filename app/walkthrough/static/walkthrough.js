@@ -270,16 +270,32 @@ export async function startWalkthrough(root) {
   if (typeof io !== "function") return;
   const socket = io("/walkthrough");
   window.paylabWalkthroughSocket = socket;
+  function follow(id) {
+    journey = id;
+    root.dataset.journey = journey;
+    diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, onSelect);
+    seen.clear();
+    load(journey).then((messages) => messages.forEach((m) => add(m, true)));
+  }
   socket.on("message", (message) => {
     if (root.dataset.live === "true" && message.journey_id !== journey) {
-      // A new checkout started: follow it.
-      journey = message.journey_id;
-      root.dataset.journey = journey;
-      diagram = createDiagram(root.querySelector("[data-diagram]"), lanes, onSelect);
-      seen.clear();
-      load(journey).then((messages) => messages.forEach((m) => add(m, true)));
+      follow(message.journey_id); // a new checkout started: follow it
       return;
     }
     if (message.journey_id === journey) add(message, true);
+  });
+  // Messages are recorded off the request's path: what was stored between this page's load and the
+  // socket joining its room (or while it was away) was never sent to it. Catch up on every connect.
+  socket.on("connect", async () => {
+    if (root.dataset.live !== "true") {
+      if (journey) (await load(journey)).forEach((m) => add(m, true));
+      return;
+    }
+    const response = await fetch("/walkthrough/api/journeys", {headers: {Accept: "application/json"}});
+    if (!response.ok) return;
+    const [latest] = (await response.json()).journeys;
+    if (!latest) return;
+    if (latest.id !== journey) follow(latest.id);
+    else (await load(journey)).forEach((m) => add(m, true));
   });
 }

@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import requests
-
 from app.common.security import verify_webhook_signature
+
+from .support import ProcessExited, stop_process, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,16 +37,11 @@ class AppProcess:
         return self.process.pid
 
     def wait_ready(self, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"app process on {self.port} exited with {self.process.returncode}")
-            try:
-                if requests.get(self.url + "/bank/api/openapi.json", timeout=2).status_code == 200:
-                    return self  # that request also started its workers
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
+        try:
+            if wait_until_serving(self.process, self.url + "/bank/api/openapi.json", timeout, interval=0.1):
+                return self  # that request also started its workers
+        except ProcessExited as exc:
+            raise AssertionError(f"app process on {self.port} {exc}") from None
         raise AssertionError(f"app process on {self.port} did not start within {timeout} s")
 
     def kill(self):
@@ -56,12 +51,7 @@ class AppProcess:
         self.process.wait(timeout=10)
 
     def stop(self, timeout=10.0):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process, timeout)
 
 
 def pid_of_local_port(port, pids):

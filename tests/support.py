@@ -4,6 +4,7 @@ import logging
 import re
 import secrets
 import socket
+import subprocess
 import threading
 import time
 
@@ -87,6 +88,39 @@ def wait_for(condition, timeout=10.0, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def wait_until_serving(process, url, timeout, interval=0.05):
+    """Poll `url` until it answers 200 while `process` (a Popen) runs. Returns True when it does, False when
+    `timeout` runs out; raises ProcessExited if the process ends first (its exit code says why)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ProcessExited(process.returncode)
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(interval)
+    return False
+
+
+class ProcessExited(RuntimeError):
+    def __init__(self, returncode):
+        super().__init__(f"exited with {returncode}")
+        self.returncode = returncode
+
+
+def stop_process(process, timeout=10.0):
+    """SIGTERM (a clean stop), then SIGKILL if it has not ended within `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
 
 
 def csrf_token(html):

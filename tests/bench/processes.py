@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import requests
+from tests.support import ProcessExited, stop_process, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,26 +48,15 @@ class ServerProcess:
 
     def wait_ready(self, timeout=60.0):
         """Poll until the ready path answers 200; returns the seconds since the process was started."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
-                    return time.perf_counter() - self.started_at
-            except requests.RequestException:
-                pass
-            time.sleep(0.02)
+        try:
+            if wait_until_serving(self.process, self.url + self.ready_path, timeout, interval=0.02):
+                return time.perf_counter() - self.started_at
+        except ProcessExited as exc:
+            raise RuntimeError(f"{self.name} {exc}; see {self.log_path}") from None
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log_path}")
 
     def stop(self, timeout=10.0):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
+        stop_process(self.process, timeout)
         self._log.close()
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import generate_password_hash
 
 from ..common import tracing
@@ -263,11 +264,15 @@ def _claim(payment, new_status, now, reason=None):
         update(PaymentRequest).where(*conditions)
         .values(status=new_status, decline_reason=reason, decided_at=now)
         .execution_options(synchronize_session=False))
-    claimed = result.rowcount == 1
-    if not claimed:
+    if result.rowcount != 1:
         db.session.rollback()
-    db.session.refresh(payment)
-    return claimed
+        db.session.refresh(payment)  # as it stands now, for the caller to say why
+        return False
+    # The UPDATE wrote exactly these: they become the loaded state without a SELECT to read them back
+    # (a refresh would also unload the card and merchant the decision goes on to use, a query each).
+    for name, value in (("status", new_status), ("decline_reason", reason), ("decided_at", now)):
+        set_committed_value(payment, name, value)
+    return True
 
 
 def _refuse_unless_pending(payment, now):

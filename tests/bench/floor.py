@@ -41,12 +41,13 @@ def create_floor_app(database_path):
         with lock:
             connection.execute("BEGIN")
             cursor = connection.execute("INSERT INTO approvals (room, approved_at) VALUES (?, ?)", (room, time.time()))
+            committed = time.perf_counter()  # the commit's clock, read as PayLab's is (tests/bench/counters.py)
             connection.execute("COMMIT")
             counts["statements"] += 1
             counts["commits"] += 1
         socketio.emit("order_status", {"order_id": cursor.lastrowid, "room": room, "status": "paid"},
                       to=room, namespace=NAMESPACE)
-        return jsonify(id=cursor.lastrowid, status="approved")
+        return jsonify(id=cursor.lastrowid, status="approved", committed=committed)
 
     @app.get("/_bench/counters")
     def bench_counters():

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.bank import devices, ledger, services
 from app.bank import merchants
@@ -96,6 +96,39 @@ def test_approval_moves_the_money_once(app, bank, device_token):
     assert ledger.balance_of(customer.account) == payer_before - 11999
     assert _transfers(payment.id) == 1
     assert len(_events(payment.id)) == 1
+
+
+def test_an_approval_reads_its_request_once_and_nothing_back_after_the_claim(app, bank, device_token):
+    """The claim's UPDATE says what it wrote: reading the request back (and, with it, its card again) cost
+    two statements on every approval's path. What the approval then reports is what was stored."""
+    merchant, customer = bank
+    payment_id, customer_id = _request(merchant, customer).id, customer.id
+    db.session.commit()
+    db.session.expunge_all()  # as a new request starts: nothing loaded yet
+    customer = db.session.get(Customer, customer_id)
+    statements = []
+    engine = db.session.get_bind(mapper=PaymentRequest.__mapper__)
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        services.approve_payment_request(customer, payment_id, "1234", device_token)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len([s for s in reads if " FROM payment_requests " in s]) == 1, reads
+    # The card: its lazy load, and the PIN check's fresh read of its lock state (a stale "active" would
+    # answer a locked card's right and wrong PINs differently).
+    assert len([s for s in reads if " FROM cards " in s]) == 2, reads
+    # The webhook was written from the request as the claim left it, before the commit: what it tells the
+    # merchant is what was stored.
+    stored = db.session.get(PaymentRequest, payment_id)
+    [webhook] = _events(payment_id)
+    told = json.loads(webhook.body)["data"]
+    assert (told["status"], told["decided_at"]) == ("approved", stored.to_api()["decided_at"])
+    assert stored.status == "approved" and stored.decline_reason is None
 
 
 def test_decline_then_approve_is_a_conflict(app, bank, device_token):

@@ -19,7 +19,7 @@ from ..notify import bank_app_url
 from ..outbox import push
 from ..outbox.vapid import application_server_key
 from . import api_bp as bp
-from .auth import customer_required
+from .auth import continue_payments_journey, customer_required
 
 
 def json_body():
@@ -120,10 +120,7 @@ def approval_passkey_options(request_id):
 def approve_with_passkey(request_id):
     """Possession and inherence in one signed answer from the phone's authenticator."""
     body = _credential_from_body()
-    try:
-        tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
-    except services.NotFound:
-        pass
+    this_payment = continue_payments_journey(request_id)  # noqa: F841 (kept while the service runs)
     pending = session.pop("webauthn_approval", None)
     if not pending or pending.get("request_id") != request_id:
         raise ApiError(409, "no_challenge", "Tap Approve with fingerprint again.")

@@ -3,11 +3,13 @@ from functools import wraps
 
 from flask import g, redirect, request, session, url_for
 
+from ...common import tracing
 from ...common.errors import ApiError
 from ...common.security import local_path_or
 from ...common.signins import begin_sign_in
 from ...extensions import db
 from ..models import Customer
+from ..services import NotFound, payment_request_for_customer
 
 API_BLUEPRINT = "bank.app.api"
 
@@ -24,6 +26,22 @@ def customer_required(view):
         g.customer = customer
         return view(*args, **kwargs)
     return wrapped
+
+
+def continue_payments_journey(request_id):
+    """Serve the rest of this request in the journey of the customer's payment request `request_id` (the
+    phone's tap belongs to the merchant's journey). Returns the request, or None if it is not theirs.
+
+    The caller keeps what this returns while its decision runs: the session's identity map holds
+    objects only weakly, so the service's own lookup of the same request is then answered from it
+    instead of a second SELECT on the approval's path.
+    """
+    try:
+        payment = payment_request_for_customer(g.customer, request_id)
+    except NotFound:
+        return None
+    tracing.continue_trace(payment.trace_id)
+    return payment
 
 
 def sign_in_customer(customer):

@@ -14,7 +14,7 @@ from .. import cards, devices, funds, ledger, passkeys, services
 from ..errors import BankError, InvalidField, NotFound
 from ..notify import bank_app_url
 from . import bp
-from .auth import customer_required, safe_next, sign_in_customer
+from .auth import continue_payments_journey, customer_required, safe_next, sign_in_customer
 from .forms import AddFundsForm, ApproveForm, LoginForm, SignupForm
 
 DECLINE_REASON_TEXT = {"customer_declined": "You declined it.", "insufficient_funds": "Not enough money in the account.",
@@ -149,10 +149,7 @@ def decline(request_id):
 def _decide(request_id, decision):
     """Run a decision service and tell the outcome in a flash message (the live screens hear it from the
     after-commit dispatcher, whatever the outcome: an approval, a decline, a lock that declined it)."""
-    try:  # the phone's tap belongs to the merchant's journey
-        tracing.continue_trace(services.payment_request_for_customer(g.customer, request_id).trace_id)
-    except NotFound:
-        pass
+    payment = continue_payments_journey(request_id)  # noqa: F841 (kept while the decision runs)
     try:
         decision()
     except BankError as exc:

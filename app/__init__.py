@@ -7,7 +7,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Config
 
 from .common import sqlite  # noqa: F401  (registers the SQLite tuning)
-from .common.converters import DatabaseIdConverter
+from .common.converters import DatabaseIdConverter, PublicIdConverter
+from .common.json_provider import BoundedJSONProvider
 from .common.errors import register_error_handlers
 from .common.headers import init_security_headers
 from .common.instance import apply_embedded_defaults
@@ -32,6 +33,8 @@ def create_app(config_class=Config, instance_path=None):
     install_log_redaction()  # request lines carry codes and states: keep them out of the logs
     app.session_interface = PerServerSessionInterface()
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.url_map.converters["public_id"] = PublicIdConverter
+    app.json = BoundedJSONProvider(app)
     if app.config["PROXY_FIX_HOPS"]:  # opt-in: only behind a proxy or tunnel you run
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

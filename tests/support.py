@@ -10,6 +10,8 @@ import time
 
 import requests
 from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from app import create_app, start_background_workers
@@ -17,6 +19,56 @@ from app.cli import seed_demo
 from config import TestConfig
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the test output
+
+# This machine's PostgreSQL (CI's too), unless TEST_DATABASE_URL names another server.
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The setting that points each of PayLab's databases elsewhere (see app/common/instance.py).
+DATABASE_SETTINGS = {"paylab": "DATABASE_URL", "shop": "SHOP_DATABASE_URL", "bank": "BANK_DATABASE_URL",
+                     "idp": "IDP_DATABASE_URL"}
+
+
+class PostgresDatabases:
+    """Fresh databases on a PostgreSQL server, named with a random suffix, and dropped after (every
+    connection to them closed first), so a test or a bench never touches anything it did not make.
+
+    `databases` maps each database to the setting that points PayLab at it (all four by default).
+    """
+
+    def __init__(self, server_url, prefix, databases=None):
+        self.server = make_url(server_url).set(drivername="postgresql+psycopg")
+        self.databases = dict(databases or DATABASE_SETTINGS)
+        self.prefix = f"{prefix}_{secrets.token_hex(4)}"
+        self.names = {database: f"{self.prefix}_{database}" for database in self.databases}
+
+    def _admin(self):
+        return create_engine(self.server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+    def create(self):
+        admin = self._admin()
+        try:
+            with admin.connect() as sql:
+                for name in self.names.values():
+                    sql.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return self
+
+    def settings(self):
+        """{setting: URL} for each database, to give PayLab as configuration."""
+        return {setting: self.server.set(database=self.names[database]).render_as_string(hide_password=False)
+                for database, setting in self.databases.items()}
+
+    def drop(self):
+        admin = self._admin()
+        try:
+            with admin.connect() as sql:
+                for name in self.names.values():
+                    sql.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+                    sql.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        finally:
+            admin.dispose()
+
 
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 TOKEN_PATTERN = re.compile(r'name="payment_token" type="hidden" value="([^"]+)"')

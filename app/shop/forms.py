@@ -5,6 +5,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from ..common.forms import PageForm
 from .catalogue import DELIVERY_METHODS, PROVINCES
+from .services import PAYMENT_TOKEN_FORMAT
 
 
 class QuantityForm(PageForm):
@@ -54,4 +55,4 @@ class PayForm(PageForm):
     # non-ASCII, and a request that fails on the way would leave the order waiting forever.
     payment_token = HiddenField(validators=[
         DataRequired(message=STALE_PAYMENT_FORM),
-        Regexp(r"^[A-Za-z0-9_-]{16,64}$", message=STALE_PAYMENT_FORM)])
+        Regexp(rf"^{PAYMENT_TOKEN_FORMAT.pattern}$", message=STALE_PAYMENT_FORM)])

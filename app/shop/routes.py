@@ -162,7 +162,7 @@ def catalogue():
     return render_template("shop/catalogue.html", products=services.list_products(), form=QuantityForm())
 
 
-@bp.get("/products/<slug>")
+@bp.get("/products/<public_id:slug>")
 def product(slug):
     item = services.get_product(slug)
     if item is None:
@@ -170,7 +170,7 @@ def product(slug):
     return render_template("shop/product.html", product=item, form=QuantityForm())
 
 
-@bp.post("/cart/add/<slug>")
+@bp.post("/cart/add/<public_id:slug>")
 def cart_add(slug):
     form = QuantityForm()
     if not form.validate_on_submit() or not form.quantity.data:
@@ -192,7 +192,7 @@ def cart():
                            remove_form=ConfirmForm())
 
 
-@bp.post("/cart/<slug>")
+@bp.post("/cart/<public_id:slug>")
 def cart_update(slug):
     form = QuantityForm()
     if not form.validate_on_submit():
@@ -205,7 +205,7 @@ def cart_update(slug):
     return redirect(url_for("shop.cart"))
 
 
-@bp.post("/cart/<slug>/remove")
+@bp.post("/cart/<public_id:slug>/remove")
 def cart_remove(slug):
     if ConfirmForm().validate_on_submit() and slug in _cart():
         session["cart"] = services.set_cart_quantity(_cart(), slug, 0)

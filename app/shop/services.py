@@ -4,6 +4,7 @@ The cart is a plain dict {slug: quantity} (kept in the shop session by the
 views); totals are always computed here from the products table.
 """
 import json
+import re
 import secrets
 
 from sqlalchemy import select, update
@@ -16,6 +17,10 @@ from ..extensions import db
 from .bank_client import BankRejected, BankUnavailable
 from .catalogue import DELIVERY_METHODS, PRODUCTS
 from .models import Order, OrderLine, PaymentAttempt, Product, ReceivedWebhook
+
+# What new_payment_token makes (URL-safe, 32 characters), with room: the order's checkout token, which is
+# also the bank's Idempotency-Key header, so nothing outside this alphabet may come back in its place.
+PAYMENT_TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 MAX_QUANTITY = 10
 # "refused" is the shop's own: the bank refused to create the request (a card it does not know …).
@@ -129,6 +134,10 @@ def place_order(user, shopper_id, checkout_token, cart, delivery_method, address
 
 
 def order_by_checkout_token(user, token):
+    """The user's order of this checkout, or None: a token the shop cannot have made names no order
+    (and never reaches the query: PostgreSQL answers a NUL in it with an error, not a miss)."""
+    if not isinstance(token, str) or not PAYMENT_TOKEN_FORMAT.fullmatch(token):
+        return None
     return db.session.scalar(select(Order).where(Order.checkout_token == token, Order.user_id == user.id))
 
 
@@ -263,7 +272,7 @@ def _claim_order_for_payment(order):
 
 
 def new_payment_token():
-    return secrets.token_urlsafe(24)
+    return secrets.token_urlsafe(24)  # 32 characters of PAYMENT_TOKEN_FORMAT
 
 
 def apply_payment_update(payment_request, attempt=None, commit=True):

@@ -31,7 +31,7 @@ def index():
                            lanes=LANES, live=True)
 
 
-@bp.get("/<journey_id>")
+@bp.get("/<public_id:journey_id>")
 def journey_page(journey_id):
     owner = _owner()
     if owner is None:
@@ -59,7 +59,7 @@ def my_journeys():
     return jsonify(journeys=[{"id": j.id, "title": j.title} for j in _journeys(owner)])
 
 
-@bp.get("/api/journeys/<journey_id>")
+@bp.get("/api/journeys/<public_id:journey_id>")
 def journey_messages(journey_id):
     owner = _owner()
     journey = db.session.get(Journey, journey_id)

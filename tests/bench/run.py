@@ -29,11 +29,10 @@ from pathlib import Path
 
 import requests
 
-from tests.support import free_port
+from tests.support import PostgresDatabases, free_port
 
 from . import pacing
 from .clients import BenchPushService, Laptop, Learner, LoopError, Phone, cookie_header, paid
-from .databases import BenchDatabases
 from .processes import ROOT, children_of, cpu_seconds, proc_status, start_floor, start_paylab
 from .report import Figure, percentile, render_table, write_json
 from .server import bench_config, bench_settings
@@ -142,7 +141,7 @@ class Bench:
         port = free_port()
         self.settings = bench_settings(port, SOCKETIO_ASYNC_MODE=self.async_mode)
         if self.database_server:
-            self.databases = BenchDatabases(self.database_server).create()
+            self.databases = PostgresDatabases(self.database_server, "paylab_bench").create()
             self.settings.update(self.databases.settings())
         self.public_url = self.settings["PUBLIC_URL"]
         instance = self.workdir / "instance"

@@ -16,13 +16,11 @@ import os
 import secrets
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pytest
 import requests
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from app.bank import devices, services
 from app.bank import merchants
@@ -33,7 +31,7 @@ from app.extensions import db
 
 from ..multiprocess import GONE, AppProcess, WebhookReceiver, pid_of_local_port
 from ..pushservice import LocalPushService
-from ..support import free_port, make_app, wait_for
+from ..support import PostgresDatabases, free_port, make_app, wait_for
 
 PROCESSES = 3
 APPROVED, EXPIRING = 50, 15
@@ -58,19 +56,11 @@ def bank_database():
     if not server_url:
         yield None
         return
-    server = make_url(server_url)
-    name = f"paylab_multi_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as sql:
-        sql.execute(text(f'CREATE DATABASE "{name}"'))
+    databases = PostgresDatabases(server_url, "paylab_multi", {"bank": "BANK_DATABASE_URL"}).create()
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield databases.settings()["BANK_DATABASE_URL"]
     finally:
-        with admin.connect() as sql:
-            sql.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-            sql.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        databases.drop()
 
 
 def _token(process, client_id, client_secret):

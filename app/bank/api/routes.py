@@ -105,14 +105,14 @@ def create_payment_request():
     return result
 
 
-@bp.get("/api/v1/payment-requests/<request_id>")
+@bp.get("/api/v1/payment-requests/<public_id:request_id>")
 @walkthrough_step("payment_status")
 def get_payment_request(request_id):
     merchant = _authenticated_merchant()
     return jsonify(services.payment_request_for_merchant(merchant, request_id).to_api())
 
 
-@bp.post("/api/v1/payment-requests/<request_id>/cancel")
+@bp.post("/api/v1/payment-requests/<public_id:request_id>/cancel")
 @walkthrough_step("cancel")
 def cancel_payment_request(request_id):
     merchant = _authenticated_merchant()

@@ -57,7 +57,7 @@ def approvals():
                    balance=ledger.balance_of(g.customer.account))
 
 
-@bp.get("/approvals/<request_id>")
+@bp.get("/approvals/<public_id:request_id>")
 @customer_required
 def approval(request_id):
     return jsonify(_approval_json(services.payment_request_for_customer(g.customer, request_id)))
@@ -102,7 +102,7 @@ def register_passkey():
     return jsonify(id=passkey.id, name=passkey.name), 201
 
 
-@bp.post("/approvals/<request_id>/passkey-options")
+@bp.post("/approvals/<public_id:request_id>/passkey-options")
 @customer_required
 def approval_passkey_options(request_id):
     services.payment_request_for_customer(g.customer, request_id)
@@ -114,13 +114,13 @@ def approval_passkey_options(request_id):
     return current_app.response_class(options, mimetype="application/json")
 
 
-@bp.post("/approvals/<request_id>/approve-with-passkey")
+@bp.post("/approvals/<public_id:request_id>/approve-with-passkey")
 @walkthrough_step("approval", factors=["possession:passkey", "inherence:fingerprint"], caller="phone")
 @customer_required
 def approve_with_passkey(request_id):
     """Possession and inherence in one signed answer from the phone's authenticator."""
     body = _credential_from_body()
-    this_payment = continue_payments_journey(request_id)  # noqa: F841 (kept while the service runs)
+    continue_payments_journey(request_id)
     pending = session.pop("webauthn_approval", None)
     if not pending or pending.get("request_id") != request_id:
         raise ApiError(409, "no_challenge", "Tap Approve with fingerprint again.")

@@ -106,7 +106,7 @@ def add_funds():
     return _account_page(form, 422)
 
 
-@bp.get("/approvals/<request_id>")
+@bp.get("/approvals/<public_id:request_id>")
 @customer_required
 def approval(request_id):
     try:
@@ -120,7 +120,7 @@ def approval(request_id):
                            has_passkey=bool(passkeys.passkeys_of(g.customer)))
 
 
-@bp.post("/approvals/<request_id>/approve")
+@bp.post("/approvals/<public_id:request_id>/approve")
 @walkthrough_step("approval", factors=["knowledge:pin", "possession:device"], caller="phone")
 @customer_required
 @rate_limited("RATELIMIT_PIN", per="signed-in")
@@ -136,7 +136,7 @@ def approve(request_id):
         g.customer, request_id, form.pin.data, request.cookies.get(devices.DEVICE_COOKIE)))
 
 
-@bp.post("/approvals/<request_id>/decline")
+@bp.post("/approvals/<public_id:request_id>/decline")
 @walkthrough_step("decline", caller="phone")
 @customer_required
 def decline(request_id):
@@ -149,7 +149,7 @@ def decline(request_id):
 def _decide(request_id, decision):
     """Run a decision service and tell the outcome in a flash message (the live screens hear it from the
     after-commit dispatcher, whatever the outcome: an approval, a decline, a lock that declined it)."""
-    payment = continue_payments_journey(request_id)  # noqa: F841 (kept while the decision runs)
+    continue_payments_journey(request_id)
     try:
         decision()
     except BankError as exc:

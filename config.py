@@ -5,10 +5,33 @@ SQLite files and generated secrets in the git-ignored `instance/` folder
 (filled in by `app.instance.apply_embedded_defaults`).
 """
 import os
+from pathlib import Path
 
 from dotenv import load_dotenv
 
 load_dotenv()
+
+
+class SecretSettingError(RuntimeError):
+    """A secret's setting that cannot be used: named, so the start-up says which and why."""
+
+
+def _secret(name, environ=os.environ):
+    """A secret every process of a deployment must share: NAME's value, or the contents of the file that
+    NAME_FILE names (a secret mounted by the platform, readable by the service's user alone), so it need
+    not sit in the environment. None when neither is set: the embedded default (instance/) applies."""
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return environ.get(name) or None
+    if environ.get(name):
+        raise SecretSettingError(f"Set {name} or {name}_FILE, not both.")
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise SecretSettingError(f"{name}_FILE={path}: cannot read it ({exc.strerror}).") from None
+    if not value:
+        raise SecretSettingError(f"{name}_FILE={path} is empty.")
+    return value
 
 
 def _env_int(name, default):
@@ -38,8 +61,11 @@ def listen_url(host, port):
 
 
 class Config:
-    # Secrets: None means "generate once into instance/ and reuse".
-    SECRET_KEY = os.environ.get("SECRET_KEY")
+    # Secrets: None means "generate once into instance/ and reuse". Each may also come from a file:
+    # NAME_FILE=/run/secrets/name (see _secret). Every process of a deployment must have the same ones.
+    SECRET_KEY = _secret("SECRET_KEY")
+    # PayLab ID's id_token signing key (an RSA private key, PEM), which it publishes in its JWKS.
+    IDP_SIGNING_KEY = _secret("IDP_SIGNING_KEY")
 
     PORT = _env_int("PORT", DEFAULT_PORT)
     HOST = listen_host()
@@ -71,9 +97,9 @@ class Config:
     # Bank
     # Encrypts secrets the bank must read back (merchant webhook secrets) in its database: Fernet keys,
     # comma-separated, the first one encrypting. None means "generate once into instance/".
-    BANK_SECRETS_KEY = os.environ.get("BANK_SECRETS_KEY")
+    BANK_SECRETS_KEY = _secret("BANK_SECRETS_KEY")
     # The key of the PINs' keyed hash (app/bank/pins.py), 64 hex digits; several, comma-separated, to rotate.
-    BANK_PIN_PEPPER = os.environ.get("BANK_PIN_PEPPER")
+    BANK_PIN_PEPPER = _secret("BANK_PIN_PEPPER")
     PAYMENT_TTL_SECONDS = _env_int("PAYMENT_TTL_SECONDS", 120)
     BANK_TOKEN_TTL_SECONDS = _env_int("BANK_TOKEN_TTL_SECONDS", 3600)
     # Webhook retries: base * 2**n seconds; 15 attempts reach about 23 hours.
@@ -91,6 +117,9 @@ class Config:
     BACKGROUND_WORKERS = os.environ.get("BACKGROUND_WORKERS", "1") not in ("0", "false", "no")
     # Web Push: whom push services may contact (mailto: or https:); None derives one from PUBLIC_URL.
     VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT")
+    # The VAPID private key (a P-256 PEM, or the 32 raw bytes base64url-encoded as web-push tools print
+    # them); every process must sign with the same one. None means "generate once into instance/".
+    VAPID_PRIVATE_KEY = _secret("VAPID_PRIVATE_KEY")
     PUSH_TIMEOUT_SECONDS = _env_float("PUSH_TIMEOUT_SECONDS", 10.0)
     PUSH_MAX_ATTEMPTS = _env_int("PUSH_MAX_ATTEMPTS", 5)
     PUSH_WORKER_THREADS = _env_int("PUSH_WORKER_THREADS", 4)
@@ -118,8 +147,8 @@ class Config:
     BANK_API_URL = os.environ.get("BANK_API_URL")
     BANK_APP_URL = os.environ.get("BANK_APP_URL")  # what the shop's QR code opens on the phone
     BANK_CLIENT_ID = os.environ.get("BANK_CLIENT_ID")
-    BANK_CLIENT_SECRET = os.environ.get("BANK_CLIENT_SECRET")
-    BANK_WEBHOOK_SECRET = os.environ.get("BANK_WEBHOOK_SECRET")
+    BANK_CLIENT_SECRET = _secret("BANK_CLIENT_SECRET")
+    BANK_WEBHOOK_SECRET = _secret("BANK_WEBHOOK_SECRET")
     SHOP_WEBHOOK_URL = os.environ.get("SHOP_WEBHOOK_URL")
     # Sign-in for the shop: a comma-separated list of OpenID Connect providers. Each NAME is
     # configured by OIDC_<NAME>_METADATA_URL, _CLIENT_ID, _CLIENT_SECRET and _LABEL (see README).
@@ -159,8 +188,15 @@ class Config:
 
 
 def login_provider_settings(environ=os.environ):
-    """OIDC_<NAME>_<SETTING> variables, e.g. OIDC_GOOGLE_CLIENT_ID, as config keys."""
-    return {key: value for key, value in environ.items() if key.startswith("OIDC_")}
+    """OIDC_<NAME>_<SETTING> variables, e.g. OIDC_GOOGLE_CLIENT_ID, as config keys; a client secret may
+    come from a file (OIDC_<NAME>_CLIENT_SECRET_FILE), as every secret may."""
+    settings = {}
+    for key, value in environ.items():
+        if not key.startswith("OIDC_"):
+            continue
+        name = key.removesuffix("_FILE") if key.endswith("_CLIENT_SECRET_FILE") else key
+        settings[name] = _secret(name, environ) if name.endswith("_CLIENT_SECRET") else value
+    return settings
 
 
 for _key, _value in login_provider_settings().items():

@@ -47,7 +47,7 @@ def init_bank(app):
 
     # Checked here, at start-up: a mistyped BANK_PIN_PEPPER must stop the server, not each approval.
     app.extensions["bank_pin_peppers"] = parse_peppers(app.config["BANK_PIN_PEPPER"])
-    vapid = app.extensions["bank_vapid"] = load_vapid(app.instance_path)
+    vapid = app.extensions["bank_vapid"] = load_vapid(app.config, app.instance_path)
     subject, warnings = validate_vapid_subject(app.config.get("VAPID_SUBJECT") or default_subject(app.config["PUBLIC_URL"]))
     # Only where a push may go out: not on localhost (no phone reaches it), not in a CLI command (its
     # app starts no worker; `make run` runs two before the server, which warns once for them all).

@@ -195,7 +195,7 @@ require_user_token.register_token_validator(UserTokenValidator())
 
 
 def init_oidc_server(app):
-    app.extensions["idp_signing_key"] = load_signing_key(app.instance_path)
+    app.extensions["idp_signing_key"] = load_signing_key(app.config, app.instance_path)
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {})
     app.config["OAUTH2_TOKEN_EXPIRES_IN"].setdefault("authorization_code", 3600)
     server = PayLabAuthorizationServer()

@@ -6,13 +6,16 @@ for, so the key must survive restarts; the browser gets the public half as
 """
 import base64
 import logging
-from pathlib import Path
+import re
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
 
+from ...common.instance import read_or_create_secret
+
 log = logging.getLogger(__name__)
+RAW_PRIVATE_KEY = re.compile(r"[A-Za-z0-9_-]{43}=?")
 PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net", "localhost", "invalid", "test", "local")
 
 
@@ -48,15 +51,37 @@ def on_this_computer_only(public_url):
     return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
 
 
-def load_vapid(instance_path):
-    """The bank's Vapid key, created (mode 0600) on first use."""
-    path = Path(instance_path) / "vapid_private.pem"
-    if not path.exists():
-        vapid = Vapid()
-        vapid.generate_keys()
-        vapid.save_key(str(path))
-        path.chmod(0o600)
-    return Vapid.from_file(str(path))
+class InvalidVapidKey(ValueError):
+    pass
+
+
+def _new_private_pem():
+    vapid = Vapid()
+    vapid.generate_keys()
+    return vapid.private_pem().decode()
+
+
+def load_vapid(config, instance_path):
+    """The bank's Vapid key: VAPID_PRIVATE_KEY, else one created once into instance/ (mode 0600).
+
+    Created atomically (instance.read_or_create_secret): processes starting at once on one empty
+    instance/ all get the same key. Every process must sign with the key the phones subscribed with;
+    a push signed with another is refused by the push service (403).
+    """
+    key = config.get("VAPID_PRIVATE_KEY") or read_or_create_secret(instance_path, "vapid_private.pem",
+                                                                   _new_private_pem)
+    refusal = "VAPID_PRIVATE_KEY is neither a P-256 private key in PEM nor 32 bytes in base64url"
+    key = key.strip()
+    if not key.startswith("-----BEGIN"):
+        # As web-push tools print it: the private number, 32 bytes, 43 base64url characters. py_vapid
+        # would make a key of any text it is given, so the form is checked here.
+        if not RAW_PRIVATE_KEY.fullmatch(key):
+            raise InvalidVapidKey(refusal)
+        return Vapid.from_raw(key.encode())
+    try:
+        return Vapid.from_pem(key.encode())
+    except Exception as exc:  # cryptography raises several kinds for a PEM it cannot read
+        raise InvalidVapidKey(f"{refusal} ({type(exc).__name__})") from None
 
 
 def application_server_key(vapid):

@@ -84,7 +84,9 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
-    SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE")
+    SOCKETIO_MESSAGE_QUEUE = _secret("SOCKETIO_MESSAGE_QUEUE")  # a URL may carry Redis's password
+    # The queue's channel: PayLab deployments sharing one Redis each need their own.
+    SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "paylab")
     # How the server waits on its sockets: "threading" (Werkzeug's server, `make run`: OS threads, four
     # per open socket) or "gevent" (under `gunicorn -k gevent`, which patches the standard library
     # first: one greenlet per socket). See the README's Performance section for the two side by side.

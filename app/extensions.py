@@ -1,4 +1,6 @@
 """Flask extensions, created unbound and bound to an app in `create_app`."""
+from urllib.parse import urlsplit, urlunsplit
+
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
@@ -21,13 +23,56 @@ def create_socketio(app):
     `init_app` wins; the tests run several apps in one process, so each app gets
     its own object, reachable as `app.extensions["socketio"]`.
     """
+    message_queue = app.config.get("SOCKETIO_MESSAGE_QUEUE") or None
+    if message_queue:
+        check_message_queue(message_queue)
     return SocketIO(
         app,
         async_mode=socketio_async_mode(app.config),
-        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        message_queue=message_queue,
+        channel=app.config.get("SOCKETIO_CHANNEL") or "paylab",
         manage_session=False,  # each server reads its own cookie on connect
         cors_allowed_origins=[app.config["PUBLIC_URL"], app.config["INTERNAL_URL"]],
     )
+
+
+class MessageQueueUnavailable(RuntimeError):
+    pass
+
+
+def check_message_queue(url, timeout=3.0):
+    """Refuse to start without the message queue SOCKETIO_MESSAGE_QUEUE names, saying why.
+
+    Flask-SocketIO starts without it (the redis package missing, or Redis not answering) and then
+    drops every event another process should have sent on: the laptops of the other processes never
+    hear that an order was paid. A start-up that fails and says why is the kinder answer.
+    """
+    shown = _without_password(url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise MessageQueueUnavailable(f"SOCKETIO_MESSAGE_QUEUE={shown}: PayLab's message queue is Redis "
+                                      "(redis://host:6379/0, rediss://… or unix://…).")
+    try:
+        import redis
+    except ImportError:
+        raise MessageQueueUnavailable("SOCKETIO_MESSAGE_QUEUE is set, but the redis package is not "
+                                      "installed: pip install -r requirements.txt") from None
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise MessageQueueUnavailable(f"SOCKETIO_MESSAGE_QUEUE={shown}: Redis does not answer ({exc}). "
+                                      "Start Redis, or unset SOCKETIO_MESSAGE_QUEUE for one process.") from None
+    finally:
+        client.close()
+
+
+def _without_password(url):
+    """The URL as a log line may show it: any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 ASYNC_MODES = ("threading", "gevent")

@@ -34,8 +34,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.runtime-installed node_modules/.installed
 
 db: setup
-	$(FLASK) db upgrade
-	$(FLASK) seed
+	$(FLASK) release
 
 # wsgi.py migrates and seeds itself, in-process and only what is missing: a second start is quick.
 run: setup

@@ -6,11 +6,15 @@ operator would hand over a config file), loads the catalogue and opens a demo
 customer. It is the only code that touches both the shop and the bank, and it
 does so through their public services, never their views.
 """
+import fcntl
 import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from .common.instance import read_json, write_json
 
@@ -26,11 +30,16 @@ def seed_login_client(app, summary):
 
     callback = f"{app.config['PUBLIC_URL']}/shop/auth/paylab/callback"
     info = read_json(app.instance_path, LOGIN_CLIENT_FILE)
-    client = idp.find_client(info.get("client_id", ""))
+    given = {"client_id": app.config.get("OIDC_PAYLAB_CLIENT_ID"),
+             "client_secret": app.config.get("OIDC_PAYLAB_CLIENT_SECRET")}
+    if all(given.values()):  # the deployment's configuration names the shop's credentials: every host's
+        info = given
+    client = idp.find_client(info.get("client_id") or "")
     if client is None:
-        client, secret = idp.create_client("Veldt Market", [callback])
+        client, secret = idp.create_client("Veldt Market", [callback], **(given if all(given.values()) else {}))
         info = {"client_id": client.client_id, "client_secret": secret}
-        write_json(app.instance_path, LOGIN_CLIENT_FILE, info)
+        if not all(given.values()):
+            write_json(app.instance_path, LOGIN_CLIENT_FILE, info)
         summary["login"] = "registered Veldt Market at PayLab ID"
     idp.add_redirect_uri(client, callback)
     if not idp.email_is_registered(DEMO_ID["email"]):  # asked first: creating hashes a password (~0.2 s)
@@ -48,12 +57,18 @@ def seed_merchant_and_customer(app, summary):
     from .extensions import db
 
     merchant_info = read_json(app.instance_path, MERCHANT_FILE)
-    merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == merchant_info.get("client_id", "")))
+    given = {"client_id": app.config.get("BANK_CLIENT_ID"), "client_secret": app.config.get("BANK_CLIENT_SECRET"),
+             "webhook_secret": app.config.get("BANK_WEBHOOK_SECRET")}
+    if all(given.values()):  # the deployment's configuration names the shop's credentials: every host's
+        merchant_info = given
+    merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == (merchant_info.get("client_id") or "")))
     if merchant is None:
-        merchant, secret = merchants.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"])
+        merchant, secret = merchants.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"],
+                                                     **(given if all(given.values()) else {}))
         merchant_info = {"client_id": merchant.client_id, "client_secret": secret,
                          "webhook_secret": merchant.webhook_secret}
-        write_json(app.instance_path, MERCHANT_FILE, merchant_info)
+        if not all(given.values()):
+            write_json(app.instance_path, MERCHANT_FILE, merchant_info)
         summary["merchant"] = "registered Veldt Market at the bank"
     for key, field in (("BANK_CLIENT_ID", "client_id"), ("BANK_CLIENT_SECRET", "client_secret"),
                        ("BANK_WEBHOOK_SECRET", "webhook_secret")):
@@ -102,12 +117,46 @@ def migrations_at_head(app):
     return True
 
 
+# The advisory lock every release of one PayLab takes on PostgreSQL ("PAYLAB" in ASCII, as a number).
+RELEASE_LOCK_ID = 0x5041594C4142
+RELEASE_LOCK_FILE = "release.lock"
+
+
+@contextmanager
+def release_lock(app):
+    """One release at a time, however many processes and hosts start one: two Alembic upgrades at once
+    collide on alembic_version, and two seeds at once would each register the shop.
+
+    On PostgreSQL, a session-level advisory lock on the default database, which every host of a
+    deployment shares; on SQLite (one host), an exclusive lock on a file in instance/.
+    """
+    from .extensions import db
+
+    engine = db.engine  # the default database (the walkthrough's)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": RELEASE_LOCK_ID})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": RELEASE_LOCK_ID})
+        return
+    path = Path(app.instance_path) / RELEASE_LOCK_FILE
+    with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def prepare_instance(app):
-    """What `make run` needs before it serves: the databases at head and the seed in place. The second
-    start on a set-up instance finds both done and costs a few milliseconds, not two flask processes."""
+    """The release: every database at the newest migration, then the seed in place, under the release
+    lock. `make run` runs it in its own process before serving (a second start finds both done and
+    costs a few milliseconds); `flask release` runs it once per deploy, from any host, at any time."""
     from flask_migrate import upgrade
 
-    with app.app_context():
+    with app.app_context(), release_lock(app):
         if not migrations_at_head(app):
             upgrade()
         return seed_demo(app)
@@ -117,4 +166,11 @@ def register_cli(app):
     @app.cli.command("seed")
     def seed_command():
         """Register the shop at the bank, load the catalogue, open the demo customer (idempotent)."""
-        click.echo(json.dumps(seed_demo(current_app), indent=2))
+        with release_lock(current_app):
+            click.echo(json.dumps(seed_demo(current_app), indent=2))
+
+    @app.cli.command("release")
+    def release_command():
+        """Migrate every database, then seed what is missing: once per deploy, from any one host; safe to
+        repeat, and to start on several hosts at once (they take turns under a lock)."""
+        click.echo(json.dumps(prepare_instance(current_app), indent=2))

@@ -4,6 +4,7 @@ A payment request may name only an endpoint registered here (as Stripe registers
 endpoints per account): a merchant's API call never makes the bank call an
 address of the caller's choosing.
 """
+import re
 import secrets
 
 from sqlalchemy import select
@@ -56,18 +57,32 @@ def validate_callback_url(url):
         raise InvalidField(f"callback_url: {exc}", "callback_url") from None
 
 
-def create_merchant(name, callback_url):
+# Credentials an operator gives (a deployment's configuration, the same on every host): long enough to
+# be secrets, in characters that travel in headers and forms unchanged.
+GIVEN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
+GIVEN_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
+
+
+def create_merchant(name, callback_url, client_id=None, client_secret=None, webhook_secret=None):
     """Register a merchant; returns (merchant, client_secret). The secret is shown once, stored hashed.
 
     `callback_url` becomes its default webhook endpoint, the first one registered:
-    payment requests may name only registered endpoints.
+    payment requests may name only registered endpoints. The credentials are made here unless the
+    operator gives all three (a deployment whose hosts share them through their configuration).
     """
     if not (name or "").strip():
         raise InvalidField("The merchant needs a name.", "name")
-    client_secret = secrets.token_urlsafe(32)
-    merchant = Merchant(name=name.strip(), client_id="mch_" + secrets.token_hex(8),
+    given = (client_id, client_secret, webhook_secret)
+    if any(given):
+        if not (client_id and GIVEN_CLIENT_ID.fullmatch(client_id) and client_secret
+                and GIVEN_SECRET.fullmatch(client_secret) and webhook_secret
+                and GIVEN_SECRET.fullmatch(webhook_secret.removeprefix("whsec_"))):
+            raise InvalidField("Give the client id (4-64 of A-Z a-z 0-9 _ -), the client secret and the "
+                               "webhook secret (24-128 of those each), or none of them.", "client_id")
+    client_secret = client_secret or secrets.token_urlsafe(32)
+    merchant = Merchant(name=name.strip(), client_id=client_id or "mch_" + secrets.token_hex(8),
                         client_secret_hash=generate_password_hash(client_secret),
-                        webhook_secret="whsec_" + secrets.token_hex(24),
+                        webhook_secret=webhook_secret or "whsec_" + secrets.token_hex(24),
                         callback_url=validate_callback_url(callback_url),
                         account=ledger.open_account("merchant", f"{name.strip()} settlement"))
     db.session.add(merchant)

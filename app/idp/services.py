@@ -1,4 +1,5 @@
 """PayLab ID's domain logic: accounts, clients and consents. No request context needed."""
+import re
 import secrets
 import time
 
@@ -68,15 +69,26 @@ def authenticate(email, password):
     return account_if_password_matches(user, password)
 
 
-def create_client(name, redirect_uris, scope="openid profile email"):
-    """Register a relying party; returns (client, client_secret). The secret is stored hashed."""
+GIVEN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
+GIVEN_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
+
+
+def create_client(name, redirect_uris, scope="openid profile email", client_id=None, client_secret=None):
+    """Register a relying party; returns (client, client_secret). The secret is stored hashed.
+
+    The credentials are made here unless the operator gives both (a deployment whose hosts share
+    them through their configuration)."""
     if not (name or "").strip():
         raise IdpError("A client needs a name.", "name")
     uris = [uri.strip() for uri in redirect_uris if uri and uri.strip()]
     if not uris or not all(uri.startswith(("http://", "https://")) for uri in uris):
         raise IdpError("Give at least one absolute http(s) redirect URI.", "redirect_uri")
-    secret = secrets.token_urlsafe(32)
-    client = Client(client_id="pid_" + secrets.token_hex(8), client_secret=generate_password_hash(secret))
+    if (client_id or client_secret) and not (client_id and GIVEN_CLIENT_ID.fullmatch(client_id) and client_secret
+                                             and GIVEN_SECRET.fullmatch(client_secret)):
+        raise IdpError("Give the client id (4-64 of A-Z a-z 0-9 _ -) and the client secret (24-128 of "
+                       "those), or neither.", "client_id")
+    secret = client_secret or secrets.token_urlsafe(32)
+    client = Client(client_id=client_id or "pid_" + secrets.token_hex(8), client_secret=generate_password_hash(secret))
     client.set_client_metadata({"client_name": name.strip(), "redirect_uris": uris, "scope": scope,
                                 "grant_types": ["authorization_code"], "response_types": ["code"],
                                 "token_endpoint_auth_method": "client_secret_basic"})

@@ -1,6 +1,7 @@
 """The operator commands print the JSON the contract promises, and the seed can run twice."""
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from app.bank.models import Customer, Merchant
@@ -96,3 +97,25 @@ def test_seed_registers_the_shops_current_webhook_url(app):
     endpoints = webhook_endpoints_of(merchant)
     assert endpoints.count("http://127.0.0.1:9123/shop/webhooks/bank") == 1
     assert merchant.callback_url == "http://127.0.0.1:9123/shop/webhooks/bank"
+
+
+def test_credentials_given_by_the_deployment_are_the_ones_registered(app):
+    """A host whose configuration names the shop's credentials registers exactly those (the others of the
+    deployment have the same), and writes no instance/ file for them."""
+    from app.bank import merchants
+    from app.bank.errors import InvalidField
+    from app.idp import services as idp
+
+    merchant, secret = merchants.create_merchant("Class Shop", "https://shop.example/hook", client_id="mch_class_1",
+                                                 client_secret="s" * 30, webhook_secret="whsec_" + "w" * 30)
+    assert (merchant.client_id, secret, merchant.webhook_secret) == ("mch_class_1", "s" * 30, "whsec_" + "w" * 30)
+    assert merchant.check_client_secret("s" * 30)
+    client, client_secret = idp.create_client("Class Shop", ["https://shop.example/cb"], client_id="pid_class_1",
+                                              client_secret="o" * 30)
+    assert client.client_id == "pid_class_1" and client.check_client_secret("o" * 30)
+    for partial in ({"client_id": "mch_class_2"}, {"client_id": "mch_class_2", "client_secret": "short",
+                                                   "webhook_secret": "whsec_" + "w" * 30}):
+        with pytest.raises(InvalidField):
+            merchants.create_merchant("Class Shop", "https://shop.example/hook", **partial)
+    with pytest.raises(idp.IdpError):
+        idp.create_client("Class Shop", ["https://shop.example/cb"], client_id="pid\x00", client_secret="o" * 30)

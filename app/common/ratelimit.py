@@ -87,8 +87,12 @@ def _not_a_redirect(response):
 
 
 def init_rate_limits(app):
+    # With the store (Redis) away, fail open to counting in this process, with a logged warning: a
+    # sign-in page must never answer 500 because the limits' store is away, and a guesser still meets a
+    # limit (each process's own, until the store is back and takes over again).
     limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-                      headers_enabled=True, key_prefix="paylab")
+                      headers_enabled=True, key_prefix="paylab", in_memory_fallback_enabled=True,
+                      swallow_errors=True)
     for endpoint, view in list(app.view_functions.items()):
         wrapped = view
         for config_key, methods, per, account_field, failures_only, account_key in getattr(

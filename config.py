@@ -169,7 +169,10 @@ class Config:
     # Every door that checks a PIN, per bank customer (the lockout stops guessing; this slows it first).
     RATELIMIT_PIN = os.environ.get("RATELIMIT_PIN", "10 per minute")
     RATELIMIT_SIGNUP = os.environ.get("RATELIMIT_SIGNUP", "5 per minute")
-    RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "60 per minute")
+    # Token requests per OAuth client, from any address (the shop asks PayLab ID for a token at every
+    # learner's sign-in: a class signs in together), and failed token requests per address.
+    RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "600 per minute")
+    RATELIMIT_TOKEN_ADDRESS = os.environ.get("RATELIMIT_TOKEN_ADDRESS", "30 per minute")
     # "Add funds" in the bank app, per customer: each one is a ledger transfer (the daily limit caps the sum).
     RATELIMIT_ADD_FUNDS = os.environ.get("RATELIMIT_ADD_FUNDS", "5 per minute")
     # "Send me a test notification": each click is a push to every device of the customer's.
@@ -220,7 +223,7 @@ class TestConfig(Config):
     DATABASE_URL = SHOP_DATABASE_URL = BANK_DATABASE_URL = IDP_DATABASE_URL = None
     LOGIN_PROVIDERS = "paylab"
     # The suite signs in hundreds of times from 127.0.0.1; tests of the limits set the real ones.
-    RATELIMIT_SIGNIN = RATELIMIT_SIGNUP = RATELIMIT_TOKEN = "10000 per minute"
+    RATELIMIT_SIGNIN = RATELIMIT_SIGNUP = RATELIMIT_TOKEN = RATELIMIT_TOKEN_ADDRESS = "10000 per minute"
     RATELIMIT_SIGNIN_ACCOUNT = RATELIMIT_SIGNIN_ADDRESS = RATELIMIT_PIN = "10000 per minute"
     BANK_API_URL = SHOP_WEBHOOK_URL = BANK_APP_URL = None
     BANK_CLIENT_ID = BANK_CLIENT_SECRET = BANK_WEBHOOK_SECRET = None

@@ -9,7 +9,10 @@ classroom behind one address shares one. So a limit can be counted per
   - "address": the client address;
   - "account": the account a sign-in form names (its `account_field`), across every address;
   - "account+address": that account from that address, the bucket a genuine user has to themselves;
-  - "signed-in": the principal of this server's session (the bank customer for a PIN check).
+  - "signed-in": the principal of this server's session (the bank customer for a PIN check);
+  - "client": the OAuth client a token request names (HTTP Basic, or the form's client_id), else the
+    address: the shop's own server calls PayLab ID's token endpoint for every learner's sign-in, from one
+    address, so an address bucket would cap a whole class's sign-ins.
 """
 from flask import request, session
 from flask_limiter import Limiter
@@ -20,11 +23,11 @@ from .signins import PRINCIPAL_KEYS
 
 
 def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False,
-                 account_key=None):
+                 account_key=None, failure=None):
     """Mark a view: limit it to `app.config[config_key]` (e.g. "10 per minute") per `per`.
 
-    `failures_only` counts only answers that are not a redirect (a sign-in form that
-    succeeded redirects), so a busy shared address is not locked out by its own successes;
+    `failures_only` counts only failed answers, `failure(response)` (by default: not a redirect, as a
+    sign-in form that succeeded redirects), so a busy shared address is not locked out by its own successes;
     it checks before and counts after, so concurrent failures can overshoot it: never use it
     where the count is the defence (an account's tries). `account_key` turns the form's
     account field into the account it names, as the sign-in itself will (e.g. an email in
@@ -34,8 +37,8 @@ def rate_limited(config_key, methods=("POST",), per="address", account_field=Non
     """
     def mark(view):
         specs = getattr(view, "paylab_rate_limits", [])
-        view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field, failures_only,
-                                            account_key)]
+        view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field,
+                                            (failure or _not_a_redirect) if failures_only else None, account_key)]
         return view
     return mark
 
@@ -53,6 +56,21 @@ def sign_in_limited(account_field, account_key=None):
                                 account_key=None if per == "address" else account_key)(view)
         return view
     return mark
+
+
+def token_request_limited(view):
+    """The two limits of a token endpoint: requests per client (RATELIMIT_TOKEN), whichever address they
+    come from, and failed requests per address (RATELIMIT_TOKEN_ADDRESS), so that one address cannot
+    try secret after secret, or client after client, while a shop's successful calls never count."""
+    view = rate_limited("RATELIMIT_TOKEN_ADDRESS", per="address", failures_only=True, failure=_an_error)(view)
+    return rate_limited("RATELIMIT_TOKEN", per="client")(view)
+
+
+def _client_id():
+    """The client a token request names: HTTP Basic's user, else the form's client_id (None if neither)."""
+    auth = request.authorization
+    client_id = (auth.username if auth and auth.type == "basic" else None) or request.form.get("client_id")
+    return client_id[:100] if client_id else None
 
 
 def _account(field, account_key=None):
@@ -79,11 +97,18 @@ def key_function(per, account_field, account_key=None):
         return lambda: f"acct-addr:{_account(account_field, account_key)}@{get_remote_address()}"
     if per == "signed-in":
         return lambda: f"principal:{_signed_in() or get_remote_address()}"
+    if per == "client":
+        return lambda: (f"client:{client_id}" if (client_id := _client_id()) else f"addr:{get_remote_address()}")
     raise ValueError(f"unknown rate-limit key {per!r}")
 
 
 def _not_a_redirect(response):
     return not 300 <= response.status_code < 400
+
+
+def _an_error(response):
+    """A refused request, not counting a limit's own 429 (a request turned away is no try at a secret)."""
+    return response.status_code >= 400 and response.status_code != 429
 
 
 def init_rate_limits(app):
@@ -95,10 +120,10 @@ def init_rate_limits(app):
                       swallow_errors=True)
     for endpoint, view in list(app.view_functions.items()):
         wrapped = view
-        for config_key, methods, per, account_field, failures_only, account_key in getattr(
+        for config_key, methods, per, account_field, failure, account_key in getattr(
                 view, "paylab_rate_limits", []):
             options = dict(key_func=key_function(per, account_field, account_key), methods=list(methods),
-                           deduct_when=_not_a_redirect if failures_only else None,
+                           deduct_when=failure,
                            error_message="Too many attempts. Wait a minute, then try again.")
             limit = lambda key=config_key: app.config[key]  # noqa: E731  (read at request time: tests change it)
             if per == "signed-in":

@@ -6,7 +6,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from ..common.headers import allow_form_action
-from ..common.ratelimit import rate_limited, sign_in_limited
+from ..common.ratelimit import rate_limited, sign_in_limited, token_request_limited
 from ..common.security import local_path_or
 from ..common.signins import begin_sign_in, end_sign_in
 from ..common.forms import ConfirmForm
@@ -165,7 +165,7 @@ def authorize():
 @bp.post("/token")
 @walkthrough_step("signin_token", factors=["knowledge:idp_password"])  # the code proves the password was typed
 @csrf.exempt
-@rate_limited("RATELIMIT_TOKEN")
+@token_request_limited
 def token():
     return oidc_server().create_token_response()
 

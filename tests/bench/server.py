@@ -31,7 +31,8 @@ def bench_settings(port, **extra):
         # One machine plays a whole class from 127.0.0.1: the per-address and per-customer limits would
         # measure the limiter, not the loop (TestConfig raises them for the same reason).
         "RATELIMIT_SIGNIN": HIGH, "RATELIMIT_SIGNIN_ACCOUNT": HIGH, "RATELIMIT_SIGNIN_ADDRESS": HIGH,
-        "RATELIMIT_PIN": HIGH, "RATELIMIT_SIGNUP": HIGH, "RATELIMIT_TOKEN": HIGH, "RATELIMIT_ADD_FUNDS": HIGH,
+        "RATELIMIT_PIN": HIGH, "RATELIMIT_SIGNUP": HIGH, "RATELIMIT_TOKEN": HIGH, "RATELIMIT_TOKEN_ADDRESS": HIGH,
+        "RATELIMIT_ADD_FUNDS": HIGH,
         "RATELIMIT_TEST_PUSH": HIGH,
         # The bench's push service listens on plain HTTP on 127.0.0.1 (as the tests' does).
         "PUSH_SERVICE_HOSTS": "fcm.googleapis.com,updates.push.services.mozilla.com,*.notify.windows.com,"

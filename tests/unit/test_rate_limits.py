@@ -9,7 +9,7 @@ def strict_client(tmp_path, seeded_instance):
     import shutil
     shutil.copytree(seeded_instance, tmp_path / "instance")
     app = make_app(tmp_path / "instance", RATELIMIT_SIGNIN="3 per minute", RATELIMIT_SIGNUP="2 per minute",
-                   RATELIMIT_TOKEN="3 per minute")
+                   RATELIMIT_TOKEN="5 per minute", RATELIMIT_TOKEN_ADDRESS="3 per minute")
     return app, FreshContextClient(app, app.test_client())
 
 
@@ -66,3 +66,27 @@ def test_with_the_store_down_sign_in_still_answers_and_is_still_limited(client_w
     assert statuses == [200, 200, 200, 429]
     assert any("storage" in record.getMessage().lower() or "redis" in record.getMessage().lower()
                for record in caplog.records if record.levelname in ("WARNING", "ERROR"))
+
+
+def test_token_requests_are_counted_per_client_and_only_failures_per_address(strict_client):
+    """The shop's server asks for a token at every learner's sign-in, from one address: its successes
+    are counted against its own client's allowance, never an address's, and another client keeps its own."""
+    from app.bank import merchants
+    from app.extensions import db
+    app, client = strict_client
+    with app.app_context():
+        other, other_secret = merchants.create_merchant("Other Shop", "https://other.example/hook")
+        other_id = other.client_id
+        db.session.remove()
+    shop = (app.config["BANK_CLIENT_ID"], app.config["BANK_CLIENT_SECRET"])
+
+    def token(auth):
+        import base64
+        basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        return client.post("/bank/oauth/token", data={"grant_type": "client_credentials", "scope": "payments"},
+                           headers={"Authorization": f"Basic {basic}"}).status_code
+    assert [token(shop) for _ in range(5)] == [200] * 5  # more than the address's 3: successes do not count there
+    assert token(shop) == 429  # the shop's client has used its 5
+    assert token((other_id, other_secret)) == 200  # another client, same address: its own allowance
+    # Failures from this address (a wrong secret, client after client) meet the address's limit.
+    assert [token((f"mch_guess_{i}", "x" * 40)) for i in range(4)] == [401, 401, 401, 429]

@@ -11,7 +11,7 @@ from flask import current_app, jsonify, request
 from jsonschema import Draft4Validator, ValidationError, validators
 
 from ...common.errors import ApiError
-from ...common.ratelimit import rate_limited
+from ...common.ratelimit import token_request_limited
 from ...common.tracing import walkthrough_step
 from ...extensions import db
 from .. import notify, services
@@ -82,7 +82,7 @@ def _check_against_document(body, idempotency_key):
 
 @bp.post("/oauth/token")
 @walkthrough_step("bank_token")
-@rate_limited("RATELIMIT_TOKEN")
+@token_request_limited
 def issue_token():
     """Client credentials: a merchant trades its id and secret for a bearer token."""
     return authorization_server().create_token_response()

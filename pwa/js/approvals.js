@@ -4,7 +4,8 @@ import {showTimeLeft} from "/static/common/js/countdown.js";
 
 function connect(onChange) {
   if (typeof io !== "function") return null;
-  const socket = io("/bank");
+  // WebSocket first, polling only where a network refuses it (as the shop's order page: order-status.js).
+  const socket = io("/bank", {transports: ["websocket", "polling"], tryAllTransports: true});
   window.paylabBankSocket = socket; // for the curious (and the browser tests)
   socket.on("payment_request", onChange);
   socket.on("connect", () => onChange(null));

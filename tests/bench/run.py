@@ -740,8 +740,7 @@ DEFINITIONS = {
           "request's own work (the PIN check, the assertion) counts too. Floor: its POST /approve/<room> "
           "inserts, commits (clocked the same way) and emits. Sockets: each active learner has an order page "
           "(/shop) and a bank app (/bank) open; the rest are a classroom's idle tabs, half order pages, half "
-          "bank apps, of a few signed-in idle learners; every socket connects polling-then-WebSocket as a "
-          "browser does.",
+          "bank apps, of a few signed-in idle learners; every socket connects WebSocket-first as the pages do.",
     "P2": "Full loops (catalogue, cart, checkout steps, Pay now, the order page and its status fetch, the push, the "
           "service worker's receipt, the approval screen, approve, the socket event) started open-loop at a rate "
           "on free learners (40); a rung (6 s) passes when every loop in it finished within 10 s with no error, none "

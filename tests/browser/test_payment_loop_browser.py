@@ -214,3 +214,27 @@ def test_cancel_from_the_order_page(live, laptop, phone, customer_factory):
     log_in_to_bank(phone, live, username, password)
     expect(phone.get_by_test_id("approval-item")).to_have_count(0)
     expect(phone.get_by_text("Nothing to approve.")).to_be_visible()
+
+
+def test_every_live_page_connects_websocket_first(live, laptop, phone, customer_factory):
+    """The order page, the bank app and the walkthrough open a WebSocket at once, never long-polling
+    first: polling's many requests may each reach another process of a classroom's deployment, and fail
+    there, where one WebSocket stays with the process it reached."""
+    polling = []
+
+    def note_polling(request):
+        if "/socket.io/" in request.url and "transport=polling" in request.url:
+            polling.append(request.url)
+    laptop.on("request", note_polling)
+    phone.on("request", note_polling)
+    username, password, pin, card = customer_factory()
+    add_to_cart_and_check_out(laptop, live, card)
+    log_in_to_bank(phone, live, username, password, pin)
+    for page, socket in ((laptop, "paylabShopSocket"), (phone, "paylabBankSocket")):
+        wait_for(lambda: page.evaluate(f"window.{socket} && window.{socket}.connected"), message=f"{socket} connected")
+        assert page.evaluate(f"window.{socket}.io.engine.transport.name") == "websocket"
+    laptop.goto(live.url + "/walkthrough/")
+    wait_for(lambda: laptop.evaluate("window.paylabWalkthroughSocket && window.paylabWalkthroughSocket.connected"),
+             message="walkthrough socket connected")
+    assert laptop.evaluate("window.paylabWalkthroughSocket.io.engine.transport.name") == "websocket"
+    assert polling == []

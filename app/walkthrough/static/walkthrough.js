@@ -268,7 +268,8 @@ export async function startWalkthrough(root) {
   }));
 
   if (typeof io !== "function") return;
-  const socket = io("/walkthrough");
+  // WebSocket first, polling only where a network refuses it (as the shop's order page: order-status.js).
+  const socket = io("/walkthrough", {transports: ["websocket", "polling"], tryAllTransports: true});
   window.paylabWalkthroughSocket = socket;
   function follow(id) {
     journey = id;

@@ -65,7 +65,10 @@ export function startOrderStatus(root, initialStatus) {
     startPolling();
     return;
   }
-  const socket = io("/shop");
+  // WebSocket first: one connection that stays with the server process it reached, where long-polling's
+  // many requests may each reach another process (a classroom runs several behind a proxy). Polling only
+  // where a network refuses WebSockets (tryAllTransports).
+  const socket = io("/shop", {transports: ["websocket", "polling"], tryAllTransports: true});
   window.paylabShopSocket = socket; // for the curious (and the browser tests)
   socket.on("connect", () => {
     stopPolling();

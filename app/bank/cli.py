@@ -1,5 +1,6 @@
 """`flask bank …`: the bank's operator commands. Each prints JSON for scripts to read."""
 import json
+import os
 
 import click
 from flask.cli import AppGroup
@@ -88,3 +89,32 @@ def unlock_card_command(card_number, username):
     click.echo(json.dumps({"card_number": card.number, "status": card.status,
                            "failed_pin_attempts": card.failed_pin_attempts,
                            "factors_removed": getattr(card, "factors_removed", 0)}))
+
+
+BANK_WORKERS = ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker")
+
+
+@bank_cli.command("worker")
+def worker_command():
+    """Run the bank's background work in this process until stopped (SIGTERM or Ctrl-C): webhooks to
+    merchants, pushes to phones, expiries. Web processes can then run with BACKGROUND_WORKERS=0; this
+    runs them whatever that setting says, since running them is all it is for."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    app = current_app._get_current_object()
+    workers = [app.extensions[name] for name in BANK_WORKERS if name in app.extensions]
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    for worker in workers:
+        worker.start()
+    click.echo(json.dumps({"workers": [worker.name for worker in workers], "pid": os.getpid()}), err=False)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for worker in workers:
+            worker.stop()

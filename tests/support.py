@@ -116,9 +116,9 @@ class LiveServer:
 
 
 def in_app_db(live, fn):
-    """Run `fn` against the live server's databases, in a context of its own."""
+    """Run `fn` against the databases of a live server (or of an app), in a context of its own."""
     from app.extensions import db
-    with live.app.app_context():
+    with getattr(live, "app", live).app_context():
         try:
             return fn()
         finally:

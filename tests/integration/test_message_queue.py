@@ -16,7 +16,7 @@ import socketio
 from app.extensions import MessageQueueUnavailable
 from app.shop.events import SHOP_NAMESPACE, customer_room
 
-from ..support import LiveServer, Shopper, make_app, new_identity
+from ..support import LiveServer, Shopper, in_app_db, make_app, new_identity
 
 REDIS_SERVER = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
 TEST_DB_INDEX = 13  # this suite's own; emptied before and after
@@ -81,8 +81,4 @@ def _user_id(app, email):
 
     from app.extensions import db
     from app.shop.models import ShopUser
-    with app.app_context():
-        try:
-            return db.session.scalar(select(ShopUser.id).where(ShopUser.email == email))
-        finally:
-            db.session.remove()
+    return in_app_db(app, lambda: db.session.scalar(select(ShopUser.id).where(ShopUser.email == email)))

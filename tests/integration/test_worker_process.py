@@ -14,7 +14,7 @@ from app.bank.models import Customer, Merchant, PaymentRequest, WebhookEvent
 from app.extensions import db
 
 from ..multiprocess import ROOT
-from ..support import make_app, wait_for
+from ..support import in_app_db, make_app, wait_for
 
 # The command as `flask bank worker` runs it, on the test's instance folder and configuration.
 WORKER = """
@@ -31,20 +31,13 @@ sys.exit(result.exit_code)
 
 
 def _stored_status(app, payment_id):
-    with app.app_context():
-        try:
-            return db.session.scalar(select(PaymentRequest.status).where(PaymentRequest.id == payment_id))
-        finally:
-            db.session.remove()
+    return in_app_db(app, lambda: db.session.scalar(select(PaymentRequest.status)
+                                                    .where(PaymentRequest.id == payment_id)))
 
 
 def _webhook_attempts(app, payment_id):
-    with app.app_context():
-        try:
-            return db.session.scalars(select(WebhookEvent.attempt_count)
-                                      .where(WebhookEvent.payment_request_id == payment_id)).all()
-        finally:
-            db.session.remove()
+    return in_app_db(app, lambda: db.session.scalars(select(WebhookEvent.attempt_count)
+                                                     .where(WebhookEvent.payment_request_id == payment_id)).all())
 
 
 def test_the_worker_process_does_the_background_work_and_stops_on_sigterm(tmp_path):

@@ -23,11 +23,12 @@ from .signins import PRINCIPAL_KEYS
 
 
 def rate_limited(config_key, methods=("POST",), per="address", account_field=None, failures_only=False,
-                 account_key=None, failure=None):
+                 account_key=None, counts=None):
     """Mark a view: limit it to `app.config[config_key]` (e.g. "10 per minute") per `per`.
 
-    `failures_only` counts only failed answers, `failure(response)` (by default: not a redirect, as a
-    sign-in form that succeeded redirects), so a busy shared address is not locked out by its own successes;
+    `failures_only` counts only answers that are not a redirect (a sign-in form that succeeded
+    redirects), so a busy shared address is not locked out by its own successes; `counts(response)`
+    chooses the answers that count instead;
     it checks before and counts after, so concurrent failures can overshoot it: never use it
     where the count is the defence (an account's tries). `account_key` turns the form's
     account field into the account it names, as the sign-in itself will (e.g. an email in
@@ -38,7 +39,7 @@ def rate_limited(config_key, methods=("POST",), per="address", account_field=Non
     def mark(view):
         specs = getattr(view, "paylab_rate_limits", [])
         view.paylab_rate_limits = [*specs, (config_key, tuple(methods), per, account_field,
-                                            (failure or _not_a_redirect) if failures_only else None, account_key)]
+                                            counts or (_not_a_redirect if failures_only else None), account_key)]
         return view
     return mark
 
@@ -59,11 +60,17 @@ def sign_in_limited(account_field, account_key=None):
 
 
 def token_request_limited(view):
-    """The two limits of a token endpoint: requests per client (RATELIMIT_TOKEN), whichever address they
-    come from, and failed requests per address (RATELIMIT_TOKEN_ADDRESS), so that one address cannot
-    try secret after secret, or client after client, while a shop's successful calls never count."""
-    view = rate_limited("RATELIMIT_TOKEN_ADDRESS", per="address", failures_only=True, failure=_an_error)(view)
-    return rate_limited("RATELIMIT_TOKEN", per="client")(view)
+    """The two limits of a token endpoint: tokens granted per client (RATELIMIT_TOKEN), whichever address
+    asks, and failed client authentications per address (RATELIMIT_TOKEN_ADDRESS), so one address cannot
+    try secret after secret, or client after client.
+
+    Neither counts what a stranger can make another's request do: a request naming the shop's (public)
+    client id with a wrong secret is not the shop's, so it never uses the shop's allowance; and a bogus
+    authorization code that a stranger makes the shop relay (via its sign-in callback) fails as
+    invalid_grant (400), not as a client authentication (401), so the shop's own address is not locked.
+    """
+    view = rate_limited("RATELIMIT_TOKEN_ADDRESS", per="address", counts=_client_not_authenticated)(view)
+    return rate_limited("RATELIMIT_TOKEN", per="client", counts=_granted)(view)
 
 
 def _client_id():
@@ -106,9 +113,13 @@ def _not_a_redirect(response):
     return not 300 <= response.status_code < 400
 
 
-def _an_error(response):
-    """A refused request, not counting a limit's own 429 (a request turned away is no try at a secret)."""
-    return response.status_code >= 400 and response.status_code != 429
+def _client_not_authenticated(response):
+    """OAuth's invalid_client: a wrong client id or secret (RFC 6749 §5.2 answers it with 401)."""
+    return response.status_code == 401
+
+
+def _granted(response):
+    return 200 <= response.status_code < 300
 
 
 def init_rate_limits(app):

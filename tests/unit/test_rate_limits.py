@@ -39,8 +39,12 @@ def test_sign_up_is_limited(strict_client):
 
 @pytest.mark.parametrize("path", ["/bank/oauth/token", "/idp/token"])
 def test_token_endpoints_are_limited_with_json(strict_client, path):
-    app, client = strict_client
-    responses = [client.post(path, data={"grant_type": "client_credentials"}) for _ in range(4)]
+    app, client = strict_client  # a guesser's client id and secret: each try fails client authentication
+    grant = {"grant_type": "client_credentials"} if path.startswith("/bank") else {  # each server's own grant
+        "grant_type": "authorization_code", "code": "x", "redirect_uri": "http://localhost/cb"}
+    responses = [client.post(path, data=grant,
+                             headers={"Authorization": "Basic bWNoX2d1ZXNzOndyb25nLXNlY3JldA=="})
+                 for _ in range(4)]
     assert [r.status_code for r in responses[:3]] != [429] * 3
     last = responses[3]
     assert last.status_code == 429
@@ -90,3 +94,22 @@ def test_token_requests_are_counted_per_client_and_only_failures_per_address(str
     assert token((other_id, other_secret)) == 200  # another client, same address: its own allowance
     # Failures from this address (a wrong secret, client after client) meet the address's limit.
     assert [token((f"mch_guess_{i}", "x" * 40)) for i in range(4)] == [401, 401, 401, 429]
+
+
+def test_what_a_stranger_makes_a_token_request_do_never_locks_the_shop_out(strict_client):
+    """The shop's client id is public, and a stranger can make the shop relay a bogus authorization code
+    (its sign-in callback): neither may use up the shop's allowance or lock the shop's own address."""
+    import base64
+    app, client = strict_client
+    shop = (app.config["OIDC_PAYLAB_CLIENT_ID"], app.config["OIDC_PAYLAB_CLIENT_SECRET"])
+
+    def token(auth, code="bogus"):
+        basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        return client.post("/idp/token", headers={"Authorization": f"Basic {basic}"}, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://localhost/cb"}).status_code
+    # Wrong secrets naming the shop: failures of this address, not uses of the shop's allowance.
+    assert [token((shop[0], "x" * 40)) for _ in range(2)] == [401, 401]
+    # The shop relaying bogus codes, more than the address's 3 failures: invalid_grant, never 429.
+    assert [token(shop) for _ in range(6)] == [400] * 6
+    # The address still has its third failure left, then meets its limit.
+    assert [token((shop[0], "x" * 40)) for _ in range(2)] == [401, 429]

@@ -24,21 +24,42 @@ DEMO_ID = {"email": "thandi@example.co.za", "name": "Thandi Mokoena", "password"
 DEMO_CUSTOMER = {"username": "thandi", "password": "paylab-demo", "pin": "1234", "full_name": "Thandi Mokoena"}
 
 
+class SeedError(click.ClickException):
+    """What the configuration got wrong, said at the release, not found later as failing webhooks."""
+
+
+def _given_credentials(app, settings):
+    """{field: value} when the configuration gives all of `settings` ({field: setting}), None when it gives
+    none; some but not all is an error: registering new ones beside them would leave the hosts with a mix
+    (one merchant's id and another's webhook secret), and every webhook failing its signature check."""
+    values = {field: app.config.get(setting) for field, setting in settings.items()}
+    if all(values.values()):
+        return values
+    if any(values.values()):
+        missing = ", ".join(setting for field, setting in settings.items() if not values[field])
+        raise SeedError(f"Set {missing} too, or none of {', '.join(settings.values())}: the shop is registered "
+                        "with all of its credentials or none.")
+    return None
+
+
 def seed_login_client(app, summary):
     """Register the shop at PayLab ID (once), and allow the callback of the current PUBLIC_URL."""
     from .idp import services as idp
 
     callback = f"{app.config['PUBLIC_URL']}/shop/auth/paylab/callback"
     info = read_json(app.instance_path, LOGIN_CLIENT_FILE)
-    given = {"client_id": app.config.get("OIDC_PAYLAB_CLIENT_ID"),
-             "client_secret": app.config.get("OIDC_PAYLAB_CLIENT_SECRET")}
-    if all(given.values()):  # the deployment's configuration names the shop's credentials: every host's
+    given = _given_credentials(app, {"client_id": "OIDC_PAYLAB_CLIENT_ID", "client_secret": "OIDC_PAYLAB_CLIENT_SECRET"})
+    from_configuration = given is not None and given != info  # not merely what this instance/ wrote
+    if given:  # the deployment's configuration names the shop's credentials: every host's
         info = given
     client = idp.find_client(info.get("client_id") or "")
+    if client is not None and from_configuration and not client.check_client_secret(given["client_secret"]):
+        raise SeedError("OIDC_PAYLAB_CLIENT_SECRET is not the secret PayLab ID holds for OIDC_PAYLAB_CLIENT_ID: "
+                        "give every host the credentials it was first registered with.")
     if client is None:
-        client, secret = idp.create_client("Veldt Market", [callback], **(given if all(given.values()) else {}))
+        client, secret = idp.create_client("Veldt Market", [callback], **(given or {}))
         info = {"client_id": client.client_id, "client_secret": secret}
-        if not all(given.values()):
+        if not given:
             write_json(app.instance_path, LOGIN_CLIENT_FILE, info)
         summary["login"] = "registered Veldt Market at PayLab ID"
     idp.add_redirect_uri(client, callback)
@@ -57,17 +78,21 @@ def seed_merchant_and_customer(app, summary):
     from .extensions import db
 
     merchant_info = read_json(app.instance_path, MERCHANT_FILE)
-    given = {"client_id": app.config.get("BANK_CLIENT_ID"), "client_secret": app.config.get("BANK_CLIENT_SECRET"),
-             "webhook_secret": app.config.get("BANK_WEBHOOK_SECRET")}
-    if all(given.values()):  # the deployment's configuration names the shop's credentials: every host's
+    given = _given_credentials(app, {"client_id": "BANK_CLIENT_ID", "client_secret": "BANK_CLIENT_SECRET",
+                                     "webhook_secret": "BANK_WEBHOOK_SECRET"})
+    from_configuration = given is not None and given != merchant_info  # not merely what this instance/ wrote
+    if given:  # the deployment's configuration names the shop's credentials: every host's
         merchant_info = given
     merchant = db.session.scalar(select(Merchant).where(Merchant.client_id == (merchant_info.get("client_id") or "")))
+    if merchant is not None and from_configuration and not (merchant.check_client_secret(given["client_secret"])
+                                               and merchant.webhook_secret == given["webhook_secret"]):
+        raise SeedError("BANK_CLIENT_SECRET or BANK_WEBHOOK_SECRET is not what the bank holds for BANK_CLIENT_ID: "
+                        "give every host the credentials it was first registered with.")
     if merchant is None:
-        merchant, secret = merchants.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"],
-                                                     **(given if all(given.values()) else {}))
+        merchant, secret = merchants.create_merchant("Veldt Market", app.config["SHOP_WEBHOOK_URL"], **(given or {}))
         merchant_info = {"client_id": merchant.client_id, "client_secret": secret,
                          "webhook_secret": merchant.webhook_secret}
-        if not all(given.values()):
+        if not given:
             write_json(app.instance_path, MERCHANT_FILE, merchant_info)
         summary["merchant"] = "registered Veldt Market at the bank"
     for key, field in (("BANK_CLIENT_ID", "client_id"), ("BANK_CLIENT_SECRET", "client_secret"),
@@ -127,14 +152,18 @@ def release_lock(app):
     """One release at a time, however many processes and hosts start one: two Alembic upgrades at once
     collide on alembic_version, and two seeds at once would each register the shop.
 
-    On PostgreSQL, a session-level advisory lock on the default database, which every host of a
-    deployment shares; on SQLite (one host), an exclusive lock on a file in instance/.
+    On PostgreSQL, a session-level advisory lock in the first of PayLab's databases that is on
+    PostgreSQL (the default one if it is), which every host of a deployment shares; with every database
+    on SQLite (one host), an exclusive lock on a file in instance/.
     """
     from .extensions import db
 
-    engine = db.engine  # the default database (the walkthrough's)
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
+    engines = [db.engine, *db.engines.values()]  # the default database (the walkthrough's) first
+    engine = next((e for e in engines if e.dialect.name == "postgresql"), None)
+    if engine is not None:
+        # Outside any transaction: the lock is the session's, and an idle transaction held for the whole
+        # release could be ended by idle_in_transaction_session_timeout.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": RELEASE_LOCK_ID})
             try:
                 yield

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.bank.models import Merchant
+from app.common.secretbox import new_key
 from app.idp.models import Client
 
 from ..support import POSTGRES_SERVER, PostgresDatabases
@@ -34,7 +35,8 @@ time.sleep(max(0.0, start_at - time.time()))
 summary = prepare_instance(app)
 print(json.dumps(sorted(summary)))
 """
-SHARED = {  # what a deployment's configuration gives every host alike
+SHARED = {  # what a deployment's configuration gives every host alike: its secrets too
+    "BANK_SECRETS_KEY": new_key(), "BANK_PIN_PEPPER": "ab" * 32, "SECRET_KEY": "k" * 64,
     "BANK_CLIENT_ID": "mch_classroom", "BANK_CLIENT_SECRET": "c" * 40, "BANK_WEBHOOK_SECRET": "whsec_" + "w" * 40,
     "OIDC_PAYLAB_CLIENT_ID": "pid_classroom", "OIDC_PAYLAB_CLIENT_SECRET": "o" * 40,
     "PUBLIC_URL": "http://localhost:8000", "INTERNAL_URL": "http://127.0.0.1:8000",

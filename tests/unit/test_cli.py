@@ -119,3 +119,28 @@ def test_credentials_given_by_the_deployment_are_the_ones_registered(app):
             merchants.create_merchant("Class Shop", "https://shop.example/hook", **partial)
     with pytest.raises(idp.IdpError):
         idp.create_client("Class Shop", ["https://shop.example/cb"], client_id="pid\x00", client_secret="o" * 30)
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"BANK_CLIENT_ID": "mch_class_9", "BANK_CLIENT_SECRET": "s" * 30, "BANK_WEBHOOK_SECRET": None},
+     "Set BANK_WEBHOOK_SECRET too"),
+    ({"OIDC_PAYLAB_CLIENT_ID": "pid_class_9", "OIDC_PAYLAB_CLIENT_SECRET": None}, "Set OIDC_PAYLAB_CLIENT_SECRET too"),
+])
+def test_a_release_given_some_of_the_shops_credentials_refuses_and_says_which_are_missing(app, settings, says):
+    """Registering a second shop beside them would leave the hosts with one merchant's id and another's
+    webhook secret: every webhook failing its signature check, found only when orders stay unpaid."""
+    from app.cli import SeedError, seed_demo
+    app.config.update(settings)
+    before = db.session.scalar(select(func.count()).select_from(Merchant))
+    with pytest.raises(SeedError, match=says):
+        seed_demo(app)
+    assert db.session.scalar(select(func.count()).select_from(Merchant)) == before
+
+
+def test_a_release_given_credentials_that_differ_from_the_registered_ones_says_so(app):
+    from app.cli import SeedError, seed_demo
+    registered = app.config["BANK_CLIENT_ID"]
+    app.config.update(BANK_CLIENT_SECRET="not-the-registered-secret-at-all", BANK_WEBHOOK_SECRET="whsec_" + "x" * 30)
+    with pytest.raises(SeedError, match="not what the bank holds for BANK_CLIENT_ID"):
+        seed_demo(app)
+    assert app.config["BANK_CLIENT_ID"] == registered

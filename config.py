@@ -29,6 +29,8 @@ def _secret(name, environ=os.environ):
         value = Path(path).read_text().strip()
     except OSError as exc:
         raise SecretSettingError(f"{name}_FILE={path}: cannot read it ({exc.strerror}).") from None
+    except UnicodeDecodeError:
+        raise SecretSettingError(f"{name}_FILE={path} is not text (UTF-8).") from None
     if not value:
         raise SecretSettingError(f"{name}_FILE={path} is empty.")
     return value

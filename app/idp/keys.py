@@ -24,6 +24,8 @@ def load_signing_key(config, instance_path):
         raise InvalidSigningKey(f"IDP_SIGNING_KEY is not an RSA private key in PEM ({exc})") from None
     if not key.is_private:
         raise InvalidSigningKey("IDP_SIGNING_KEY is a public key: PayLab ID needs the private key to sign.")
+    if key.raw_value.key_size < 2048:
+        raise InvalidSigningKey(f"IDP_SIGNING_KEY has {key.raw_value.key_size} bits: RS256 needs 2048 or more.")
     return RSAKey.import_key(pem, parameters={"kid": key.thumbprint(), "use": "sig", "alg": "RS256"})
 
 

@@ -54,8 +54,22 @@ def test_a_vapid_key_as_web_push_tools_print_it_is_accepted(tmp_path):
         application_server_key(vapid)
 
 
-@pytest.mark.parametrize("key", ["not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"])
+def _pem(private_key):
+    from cryptography.hazmat.primitives import serialization
+    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("key", [
+    "not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+    "_" * 43,  # the raw form, but no private number on the curve
+    pytest.param("P-384", id="a P-384 key"), pytest.param("RSA", id="an RSA key")])
 def test_a_vapid_key_that_is_not_one_is_named_at_start_up(tmp_path, key):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    if key == "P-384":
+        key = _pem(ec.generate_private_key(ec.SECP384R1()))
+    elif key == "RSA":
+        key = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(InvalidVapidKey, match="VAPID_PRIVATE_KEY"):
         load_vapid({"VAPID_PRIVATE_KEY": key}, tmp_path)
 
@@ -66,6 +80,10 @@ def test_a_signing_key_that_is_public_or_not_a_key_is_named_at_start_up(tmp_path
         load_signing_key({"IDP_SIGNING_KEY": public}, tmp_path)
     with pytest.raises(InvalidSigningKey, match="IDP_SIGNING_KEY"):
         load_signing_key({"IDP_SIGNING_KEY": "not a key"}, tmp_path)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    weak = _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    with pytest.raises(InvalidSigningKey, match="1024 bits"):
+        load_signing_key({"IDP_SIGNING_KEY": weak}, tmp_path)
 
 
 def test_processes_starting_together_on_an_empty_instance_make_one_vapid_key(tmp_path):
@@ -105,10 +123,13 @@ def test_a_secret_setting_that_cannot_be_used_says_which_and_why(environ, says):
     assert "SECRET_KEY" in str(caught.value)
 
 
-def test_an_empty_secret_file_is_refused(tmp_path):
+def test_an_empty_or_binary_secret_file_is_refused(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(SecretSettingError, match="is empty"):
         _secret("BANK_PIN_PEPPER", {"BANK_PIN_PEPPER_FILE": str(tmp_path / "empty")})
+    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SecretSettingError, match="not text"):
+        _secret("BANK_PIN_PEPPER", {"BANK_PIN_PEPPER_FILE": str(tmp_path / "binary")})
 
 
 def test_a_login_providers_client_secret_may_come_from_a_file(tmp_path):

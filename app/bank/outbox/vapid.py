@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
 from ...common.instance import read_or_create_secret
@@ -72,16 +73,19 @@ def load_vapid(config, instance_path):
                                                                    _new_private_pem)
     refusal = "VAPID_PRIVATE_KEY is neither a P-256 private key in PEM nor 32 bytes in base64url"
     key = key.strip()
-    if not key.startswith("-----BEGIN"):
-        # As web-push tools print it: the private number, 32 bytes, 43 base64url characters. py_vapid
-        # would make a key of any text it is given, so the form is checked here.
-        if not RAW_PRIVATE_KEY.fullmatch(key):
-            raise InvalidVapidKey(refusal)
-        return Vapid.from_raw(key.encode())
+    # As web-push tools print it: the private number, 32 bytes, 43 base64url characters. py_vapid would
+    # make a key of any text it is given, so the form is checked here.
+    if not key.startswith("-----BEGIN") and not RAW_PRIVATE_KEY.fullmatch(key):
+        raise InvalidVapidKey(refusal)
     try:
-        return Vapid.from_pem(key.encode())
-    except Exception as exc:  # cryptography raises several kinds for a PEM it cannot read
+        vapid = Vapid.from_pem(key.encode()) if key.startswith("-----BEGIN") else Vapid.from_raw(key.encode())
+    except Exception as exc:  # cryptography raises several kinds for a key it cannot read
         raise InvalidVapidKey(f"{refusal} ({type(exc).__name__})") from None
+    # Web Push signs with ES256 only: another curve, or RSA, would be read, then refused by every browser.
+    if not (isinstance(vapid.private_key, ec.EllipticCurvePrivateKey)
+            and isinstance(vapid.private_key.curve, ec.SECP256R1)):
+        raise InvalidVapidKey(refusal)
+    return vapid
 
 
 def application_server_key(vapid):

@@ -105,6 +105,11 @@ def worker_command():
     from flask import current_app
 
     app = current_app._get_current_object()
+    if not app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+        # What the workers announce (a payment expired, a push sent) reaches the pages through the queue:
+        # a worker of its own without one would drop it all, silently.
+        _fail("The worker's events reach the pages of the web processes through SOCKETIO_MESSAGE_QUEUE "
+              "(a Redis URL): set it for the worker and every web process.")
     workers = [app.extensions[name] for name in BANK_WORKERS if name in app.extensions]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

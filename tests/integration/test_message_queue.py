@@ -5,12 +5,10 @@ Seen before: without the redis package, or with Redis down, Socket.IO started fi
 dropped every emit between processes. The cross-process test uses this machine's Redis (CI's too;
 REDIS_URL names another) on a database index and a channel of its own, and cleans up after.
 """
-import os
 import secrets
 import time
 
 import pytest
-import redis
 import socketio
 
 from app.extensions import MessageQueueUnavailable
@@ -18,8 +16,6 @@ from app.shop.events import SHOP_NAMESPACE, customer_room
 
 from ..support import LiveServer, Shopper, in_app_db, make_app, new_identity
 
-REDIS_SERVER = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-TEST_DB_INDEX = 13  # this suite's own; emptied before and after
 
 
 @pytest.mark.parametrize("url, says", [
@@ -31,19 +27,6 @@ def test_a_named_queue_that_cannot_be_used_stops_the_start_and_says_why(tmp_path
     with pytest.raises(MessageQueueUnavailable) as caught:
         make_app(tmp_path / "instance", SOCKETIO_MESSAGE_QUEUE=url)
     assert says in str(caught.value) and "hunter2" not in str(caught.value)
-
-
-@pytest.fixture
-def redis_queue():
-    """A queue URL on this machine's Redis, on a database index of the suite's own, emptied after."""
-    url = f"{REDIS_SERVER.rstrip('/')}/{TEST_DB_INDEX}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def test_an_order_status_caused_on_one_process_reaches_a_socket_on_another(tmp_path, redis_queue):

@@ -2,6 +2,7 @@
 run none (BACKGROUND_WORKERS=0), as a classroom's deployment runs it; and it stops cleanly on SIGTERM.
 """
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,10 +41,11 @@ def _webhook_attempts(app, payment_id):
                                                      .where(WebhookEvent.payment_request_id == payment_id)).all())
 
 
-def test_the_worker_process_does_the_background_work_and_stops_on_sigterm(tmp_path):
+def test_the_worker_process_does_the_background_work_and_stops_on_sigterm(tmp_path, redis_queue):
     instance = tmp_path / "instance"
     settings = {"BACKGROUND_WORKERS": False, "BANK_WORKER_INTERVAL_SECONDS": 0.2, "WEBHOOK_RETRY_BASE_SECONDS": 60,
-                "WEBHOOK_TIMEOUT_SECONDS": 1.0}
+                "WEBHOOK_TIMEOUT_SECONDS": 1.0, "SOCKETIO_MESSAGE_QUEUE": redis_queue,
+                "SOCKETIO_CHANNEL": f"paylab-test-{secrets.token_hex(4)}"}
     app = make_app(instance, **settings)  # a web process's app: it runs no worker
     with app.app_context():
         merchant = db.session.scalar(select(Merchant))
@@ -68,3 +70,10 @@ def test_the_worker_process_does_the_background_work_and_stops_on_sigterm(tmp_pa
         out, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[0])["workers"] == ["webhook-worker", "push-worker", "expiry-worker"]
+
+
+def test_the_worker_process_will_not_run_without_a_message_queue(tmp_path):
+    """Its announcements would reach no page: it says so and stops, instead of dropping them silently."""
+    app = make_app(tmp_path / "instance")
+    result = app.test_cli_runner().invoke(args=["bank", "worker"])
+    assert result.exit_code != 0 and "SOCKETIO_MESSAGE_QUEUE" in result.output

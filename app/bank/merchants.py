@@ -4,12 +4,12 @@ A payment request may name only an endpoint registered here (as Stripe registers
 endpoints per account): a merchant's API call never makes the bank call an
 address of the caller's choosing.
 """
-import re
 import secrets
 
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from ..common.security import GIVEN_CLIENT_ID, GIVEN_SECRET
 from ..extensions import db
 from . import ledger
 from .errors import InvalidField
@@ -55,12 +55,6 @@ def validate_callback_url(url):
         return check_webhook_url(url)
     except OutboundUrlRefused as exc:
         raise InvalidField(f"callback_url: {exc}", "callback_url") from None
-
-
-# Credentials an operator gives (a deployment's configuration, the same on every host): long enough to
-# be secrets, in characters that travel in headers and forms unchanged.
-GIVEN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
-GIVEN_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
 
 
 def create_merchant(name, callback_url, client_id=None, client_secret=None, webhook_secret=None):

@@ -70,6 +70,11 @@ def verify_webhook_signature(secret, header, body, tolerance=300, now=None):
 
 # --- small rules every server follows ------------------------------------------------------
 
+# OAuth client credentials an operator gives (a deployment's configuration, the same on every host), for
+# the bank's merchants and PayLab ID's clients alike: long enough to be secrets, in characters that travel
+# in headers and forms unchanged.
+GIVEN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
+GIVEN_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
 _UNSAFE_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
 
 

@@ -1,5 +1,4 @@
 """PayLab ID's domain logic: accounts, clients and consents. No request context needed."""
-import re
 import secrets
 import time
 
@@ -10,7 +9,7 @@ from werkzeug.security import generate_password_hash
 
 from ..common.clock import utcnow
 from ..common.errors import DomainError
-from ..common.security import account_if_password_matches
+from ..common.security import GIVEN_CLIENT_ID, GIVEN_SECRET, account_if_password_matches
 from ..extensions import db
 from .models import AuthorizationCode, Client, Consent, Token, User
 from .parameters import CONTROL_CHARACTERS, PRINTABLE_ASCII
@@ -67,10 +66,6 @@ def authenticate(email, password):
         email = None
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
     return account_if_password_matches(user, password)
-
-
-GIVEN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
-GIVEN_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
 
 
 def create_client(name, redirect_uris, scope="openid profile email", client_id=None, client_secret=None):

@@ -13,6 +13,8 @@ from .common.errors import register_error_handlers
 from .common.headers import init_security_headers
 from .common.instance import apply_embedded_defaults
 from .common.log_redaction import install_log_redaction
+from .common.process_bus import ProcessBus
+from .common.realtime import CLOSE_SOCKETS, close_sockets_in_room
 from .common.money import format_money
 from .common.ratelimit import init_rate_limits
 from .common.sessions import PerServerSessionInterface
@@ -43,6 +45,7 @@ def create_app(config_class=Config, instance_path=None):
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     create_socketio(app)
+    init_process_bus(app)
     register_error_handlers(app)
     init_security_headers(app)
     init_request_tracing(app)
@@ -84,6 +87,20 @@ def create_app(config_class=Config, instance_path=None):
 
     init_static_files(app)  # last: it finds every route that serves files
     return app
+
+
+def init_process_bus(app):
+    """Messages to every process (app/common/process_bus.py), heard from the first request on."""
+    bus = app.extensions["process_bus"] = ProcessBus(app)
+    bus.on(CLOSE_SOCKETS, close_sockets_in_room)
+    if bus.url is not None:  # several processes: listen to the others from the first request on (a socket's
+        serve = app.wsgi_app  # too, which no view sees), not at import nor in CLI runs
+
+        def wsgi_app(environ, start_response):
+            if not bus.listening:
+                bus.start()
+            return serve(environ, start_response)
+        app.wsgi_app = wsgi_app
 
 
 def start_background_workers(app):

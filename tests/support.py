@@ -111,6 +111,7 @@ class LiveServer:
         for name in ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker"):
             if name in self.app.extensions:
                 self.app.extensions[name].stop()
+        self.app.extensions["process_bus"].stop()
         self.server.shutdown()
         self.server.server_close()
 

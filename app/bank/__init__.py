@@ -31,6 +31,7 @@ def init_bank(app):
     from .api.oauth2 import init_oauth2
     from .app.events import BankNamespace
     from .cli import bank_cli
+    from .notify import WAKE, wake_worker_here
     from .outbox.push import PUSH_SEND_STEP, PushSender, PushWorker
     from .outbox.vapid import default_subject, load_vapid, on_this_computer_only, validate_vapid_subject
     from .outbox.workers import ExpiryWorker, WebhookWorker
@@ -60,6 +61,7 @@ def init_bank(app):
     sender = PushSender(vapid, subject, push_http, app.config["PUSH_TIMEOUT_SECONDS"])
     workers = [WebhookWorker(app), PushWorker(app, sender), ExpiryWorker(app)]
     app.extensions["bank_webhook_worker"], app.extensions["bank_push_worker"], app.extensions["bank_expiry_worker"] = workers
+    app.extensions["process_bus"].on(WAKE, wake_worker_here)  # a decision in another process: act now
     if app.config["BACKGROUND_WORKERS"]:
         _start_workers_on_first_request(app, workers)
 

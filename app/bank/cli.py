@@ -10,6 +10,7 @@ from ..common.money import InvalidAmount, parse_money
 from ..extensions import db
 from . import cards, ledger, merchants, services
 from .models import Customer, Merchant
+from .notify import BANK_WORKERS
 from .outbound import OutboundUrlRefused
 from .merchants import register_webhook_endpoint, webhook_endpoints_of
 
@@ -91,9 +92,6 @@ def unlock_card_command(card_number, username):
                            "factors_removed": getattr(card, "factors_removed", 0)}))
 
 
-BANK_WORKERS = ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker")
-
-
 @bank_cli.command("worker")
 def worker_command():
     """Run the bank's background work in this process until stopped (SIGTERM or Ctrl-C): webhooks to
@@ -116,10 +114,13 @@ def worker_command():
         signal.signal(signum, lambda *_: stop.set())
     for worker in workers:
         worker.start()
+    bus = app.extensions["process_bus"]
+    bus.start()  # the web processes wake the workers through it, and the idle sweep closes their sockets
     click.echo(json.dumps({"workers": [worker.name for worker in workers], "pid": os.getpid()}), err=False)
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        bus.stop()
         for worker in workers:
             worker.stop()

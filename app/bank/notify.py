@@ -19,6 +19,7 @@ BANK_NAMESPACE = "/bank"
 _AFTER_COMMIT = "bank_after_commit"  # the list in Session.info where services leave what to send
 _LEASED_WEBHOOKS = "bank_leased_webhooks"  # webhooks leased to this process's worker, sent as the commit ends
 _UNLEASED_WEBHOOKS = "bank_unleased_webhooks"  # a webhook left for the worker's pass: wake it
+BANK_WORKERS = ("bank_webhook_worker", "bank_push_worker", "bank_expiry_worker")
 
 
 def customer_room(customer_id):
@@ -68,9 +69,9 @@ def _send_after_commit(session):
         except Exception:  # the leases run out, and a pass (here or in another process) sends them
             log.exception("could not hand %d leased webhooks to the worker", len(leased))
     if unleased:
-        _wake("bank_webhook_worker")  # due now, not at the next tick
+        wake_worker("bank_webhook_worker")  # due now, not at the next tick
     if any(pushes for _room, _message, pushes in recorded):
-        _wake("bank_push_worker")
+        wake_worker("bank_push_worker")
     for room, message, _pushes in recorded:
         try:  # the decision is committed: a failing emit must not turn it into an error, nor stop the rest
             emit_event("payment_request", message, room=room, namespace=BANK_NAMESPACE)
@@ -85,9 +86,26 @@ def _forget_after_rollback(session):
         session.info.pop(key, None)
 
 
-def _wake(name):
-    worker = current_app.extensions.get(name) if name else None
-    if worker is not None:
+WAKE = "wake-bank-worker"  # the process bus's topic: wake the named worker wherever it runs
+
+
+def wake_worker(name):
+    """Make the worker `name` act now: in this process if it runs here, else wherever it does.
+
+    With the workers in a process of their own (`flask bank worker`), a decision committed by a web
+    process reaches them over the process bus; without it, the webhook would leave at their next tick.
+    """
+    worker = current_app.extensions.get(name)
+    if worker is not None and worker.running:
+        worker.wake()
+    else:
+        current_app.extensions["process_bus"].publish(WAKE, name)
+
+
+def wake_worker_here(name):
+    """The process bus's handler: wake `name` if this process runs it (the others ignore the message)."""
+    worker = current_app.extensions.get(name) if name in BANK_WORKERS else None
+    if worker is not None and worker.running:
         worker.wake()
 
 

@@ -22,13 +22,21 @@ def join_rooms(*rooms):
             join_room(room)
 
 
-def close_sockets_in_room(room):
-    """Disconnect every socket of this process that is in `room`, in every namespace.
+CLOSE_SOCKETS = "close-sockets"  # the process bus's topic: every process closes a room's sockets it holds
 
-    Used when a sign-in ends: its sockets were let in at connect, and would otherwise go
-    on hearing what is sent to the signed-out customer. (Across processes, each process
-    closes its own: the sign-in record is shared, so each also refuses them on reconnect.)
+
+def close_sockets_everywhere(room):
+    """Disconnect every socket in `room`, in every process of this PayLab (through the process bus).
+
+    Used when a sign-in ends: its sockets were let in at connect, and would otherwise go on hearing
+    what is sent to the signed-out customer. A socket is held by the process it connected to, and
+    the sign-out (or the worker's idle sweep) may run in another one.
     """
+    current_app.extensions["process_bus"].publish(CLOSE_SOCKETS, room)
+
+
+def close_sockets_in_room(room):
+    """Disconnect every socket of this process that is in `room`, in every namespace."""
     socketio = current_app.extensions.get("socketio")
     if socketio is None or socketio.server is None:
         return

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from .clock import utcnow
-from .realtime import close_sockets_in_room
+from .realtime import close_sockets_everywhere
 from .security import token_hash
 
 SIGN_IN_KEY = "sign_in"  # the session key holding the sign-in id
@@ -50,7 +50,7 @@ def sign_in_room(session_data):
 def _ended(hashed_ids):
     """After the commit: the ended sessions' open sockets go too (they were let in while it was open)."""
     for hashed in hashed_ids:
-        close_sockets_in_room(f"sign-in:{hashed}")
+        close_sockets_everywhere(f"sign-in:{hashed}")
 
 
 def begin_sign_in(session, server, principal, keep=()):

@@ -18,10 +18,10 @@ from app.extensions import db
 
 
 class CountingWorker:
-    """A worker that does not run in this process: nothing is leased to it at queue time, it is woken."""
+    """A worker of this process with no free thread: nothing is leased to it at queue time, it is woken."""
 
-    def __init__(self):
-        self.wakes = 0
+    def __init__(self, running=True):
+        self.wakes, self.running = 0, running
 
     def wake(self):
         self.wakes += 1
@@ -105,3 +105,17 @@ def test_a_rolled_back_change_tells_nobody(bank, heard):
     db.session.rollback()
     db.session.commit()  # a later, unrelated commit must not send what was rolled back
     assert messages == [] and workers["bank_webhook_worker"].wakes == woken
+
+
+def test_a_worker_that_runs_in_another_process_is_woken_through_the_process_bus(app, bank, heard, monkeypatch):
+    """With `flask bank worker` apart, the web process's commit wakes it over the bus, not at its next tick."""
+    _messages, workers = heard
+    for worker in workers.values():
+        worker.running = False
+    published = []
+    monkeypatch.setattr(app.extensions["process_bus"], "publish", lambda topic, payload: published.append((topic, payload)))
+    merchant, customer = bank
+    services.cancel_payment_request(merchant, _request(merchant, customer))
+    assert ("wake-bank-worker", "bank_push_worker") in published  # the new request's push
+    assert ("wake-bank-worker", "bank_webhook_worker") in published  # the cancel's webhook
+    assert all(worker.wakes == 0 for worker in workers.values())

@@ -15,7 +15,7 @@ from ...common.ratelimit import rate_limited
 from ...common.tracing import walkthrough_step
 from .. import devices, ledger, passkeys, services
 from ..models import Device, PushAttempt
-from ..notify import bank_app_url
+from ..notify import bank_app_url, wake_worker
 from ..outbox import push
 from ..outbox.vapid import application_server_key
 from . import api_bp as bp
@@ -204,7 +204,7 @@ def test_push():
     queued = push.queue_test_push(g.customer, bank_app_url())
     if not queued:
         raise ApiError(409, "no_device", "Enable notifications on this device first.")
-    current_app.extensions["bank_push_worker"].wake()
+    wake_worker("bank_push_worker")
     return jsonify(queued=queued), 202
 
 

@@ -1,0 +1,123 @@
+"""Messages to every process of one PayLab: wake a worker, close an ended sign-in's sockets.
+
+Socket.IO's message queue carries events to *sockets*; this carries work to *processes*, on
+the same Redis (SOCKETIO_MESSAGE_QUEUE), on a channel of its own. Two things need it once
+web processes and the worker process are apart:
+- a decision committed in a web process must wake the worker process now, so its webhook
+  leaves within milliseconds rather than at the worker's next tick;
+- a sign-in ended in one process (sign-out, or the worker's idle sweep) must close that
+  sign-in's sockets in every process: each process knows only its own sockets.
+
+Without a queue there is one process, and a message is handled where it is sent. Plumbing:
+it knows topics and handlers, nothing of what they do. Delivery is best effort (Redis
+pub/sub keeps nothing): a lost wake-up costs one worker tick, a lost close leaves a socket
+that is refused when it reconnects, since the sign-in record is shared.
+"""
+import json
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+RECONNECT_SECONDS = (0.5, 1, 2, 5)  # waits between tries while Redis is away, the last one repeated
+
+
+class ProcessBus:
+    """Publish `(topic, payload)` to every process of this PayLab; run the handlers registered for it."""
+
+    def __init__(self, app):
+        self.app = app
+        self.url = app.config.get("SOCKETIO_MESSAGE_QUEUE") or None
+        self.channel = f"{app.config.get('SOCKETIO_CHANNEL') or 'paylab'}:processes"
+        self.handlers = {}
+        self._client = None
+        self._thread = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def on(self, topic, handler):
+        """Run `handler(payload)` in an app context whenever any process publishes `topic`."""
+        self.handlers[topic] = handler
+
+    def publish(self, topic, payload):
+        """Tell every process (this one included); never raises: what follows a commit must not undo it."""
+        if self.url is None:
+            self._handle(topic, payload)
+            return
+        try:
+            self._redis().publish(self.channel, json.dumps([topic, payload]))
+        except Exception as exc:  # Redis away: this process at least acts on it
+            log.warning("could not tell the other processes %s (%s); handled in this one only", topic, exc)
+            self._handle(topic, payload)
+
+    def start(self):
+        """Listen for the other processes' messages in a daemon thread (idempotent; nothing without a queue)."""
+        with self._lock:
+            if self.url is None or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._listen_forever, name="process-bus", daemon=True)
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def listening(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    def _redis(self):
+        if self._client is None:
+            import redis
+            self._client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+        return self._client
+
+    def _handle(self, topic, payload):
+        handler = self.handlers.get(topic)
+        if handler is None:
+            return
+        try:
+            with self.app.app_context():
+                handler(payload)
+        except Exception:
+            log.exception("handling %s failed", topic)
+
+    def _listen_forever(self):
+        import redis
+        failures = 0
+        while not self._stop.is_set():
+            client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_keepalive=True,
+                                          health_check_interval=10)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                failures = 0
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._receive(message.get("data"))
+            except redis.RedisError as exc:
+                wait = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
+                failures += 1
+                log.warning("process bus: Redis does not answer (%s); trying again in %s s", exc, wait)
+                self._stop.wait(wait)
+            finally:
+                pubsub.close()
+                client.close()
+
+    def _receive(self, data):
+        try:
+            topic, payload = json.loads(data)
+        except (TypeError, ValueError):
+            log.warning("process bus: ignored a message that is not [topic, payload]")
+            return
+        self._handle(topic, payload)
+
+
+def process_bus(app):
+    """The app's bus, made on first use (`app.extensions["process_bus"]`)."""
+    bus = app.extensions.get("process_bus")
+    if bus is None:
+        bus = app.extensions["process_bus"] = ProcessBus(app)
+    return bus

@@ -84,6 +84,11 @@ class Config:
     BANK_DATABASE_URL = os.environ.get("BANK_DATABASE_URL")
     IDP_DATABASE_URL = os.environ.get("IDP_DATABASE_URL")
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # PostgreSQL connection pools, per database and process (app/common/instance.py: database_pool_options).
+    DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 2)
+    DATABASE_MAX_OVERFLOW = _env_int("DATABASE_MAX_OVERFLOW", 2)
+    DATABASE_POOL_TIMEOUT = _env_float("DATABASE_POOL_TIMEOUT", 10.0)
+    DATABASE_POOL_PRE_PING = os.environ.get("DATABASE_POOL_PRE_PING", "1") not in ("0", "false", "no")
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
     SOCKETIO_MESSAGE_QUEUE = _secret("SOCKETIO_MESSAGE_QUEUE")  # a URL may carry Redis's password

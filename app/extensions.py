@@ -89,7 +89,9 @@ def socketio_async_mode(config):
     mode = config.get("SOCKETIO_ASYNC_MODE") or "threading"
     if mode not in ASYNC_MODES:
         raise RuntimeError(f"SOCKETIO_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {mode!r}.")
-    uris = [config.get("SQLALCHEMY_DATABASE_URI") or "", *(config.get("SQLALCHEMY_BINDS") or {}).values()]
+    binds = (config.get("SQLALCHEMY_BINDS") or {}).values()  # a URL, or a dict with its engine's options
+    uris = [config.get("SQLALCHEMY_DATABASE_URI") or "", *(bind["url"] if isinstance(bind, dict) else bind
+                                                          for bind in binds)]
     if mode == "gevent" and any(str(uri).startswith("sqlite") for uri in uris):
         raise RuntimeError("SOCKETIO_ASYNC_MODE=gevent needs PostgreSQL for every database: SQLite's lock "
                            "waits block gevent's only thread. Use the default (threading) with SQLite.")

@@ -109,6 +109,24 @@ def bank_secrets_key(config, instance_path):
                                                                               new_key))
 
 
+def database_pool_options(config, url):
+    """The engine options of the database at `url`: a connection pool sized for PostgreSQL's connection limit.
+
+    Each process holds a pool per database (four of them), so SQLAlchemy's default (5, plus 10 more
+    under load) let one process open 60 connections: two processes could use up PostgreSQL's 100.
+    The defaults (2 kept, 2 more under load, DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW) keep a
+    deployment of three web processes and a worker at 64. A request holds a connection only until
+    its commit, and no transaction stays open across a network call, so a few per database serve a
+    process's sockets; a checkout that waits longer than DATABASE_POOL_TIMEOUT fails that request.
+    pool_pre_ping replaces a connection the server dropped (a restart, an idle timeout) before it
+    is used, at the cost of a round trip per checkout. SQLite files keep SQLAlchemy's own pooling.
+    """
+    if not str(url).startswith("postgresql"):
+        return {}
+    return {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": config["DATABASE_MAX_OVERFLOW"],
+            "pool_timeout": config["DATABASE_POOL_TIMEOUT"], "pool_pre_ping": config["DATABASE_POOL_PRE_PING"]}
+
+
 def apply_embedded_defaults(app):
     """Fill every unset setting from instance/, so `make run` needs no configuration."""
     make_private_directory(app.instance_path)
@@ -120,11 +138,12 @@ def apply_embedded_defaults(app):
     config["BANK_PIN_PEPPER"] = config.get("BANK_PIN_PEPPER") or read_or_create_secret(app.instance_path,
                                                                                        "bank-pin-pepper.key")
     config["SQLALCHEMY_DATABASE_URI"] = config.get("DATABASE_URL") or sqlite_url(app.instance_path, "paylab")
-    config["SQLALCHEMY_BINDS"] = {
-        server: config.get(key) or sqlite_url(app.instance_path, server)
-        for server, key in SERVER_DATABASES.items()
-    }
-    make_sqlite_files_private([config["SQLALCHEMY_DATABASE_URI"], *config["SQLALCHEMY_BINDS"].values()])
+    binds = {server: config.get(key) or sqlite_url(app.instance_path, server) for server, key in SERVER_DATABASES.items()}
+    make_sqlite_files_private([config["SQLALCHEMY_DATABASE_URI"], *binds.values()])
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", database_pool_options(config, config["SQLALCHEMY_DATABASE_URI"]))
+    # A bind's engine options go with its URL (Flask-SQLAlchemy applies SQLALCHEMY_ENGINE_OPTIONS to the default only).
+    config["SQLALCHEMY_BINDS"] = {server: {"url": url, **database_pool_options(config, url)}
+                                  if database_pool_options(config, url) else url for server, url in binds.items()}
     config["BANK_API_URL"] = config.get("BANK_API_URL") or f"{config['INTERNAL_URL']}/bank"
     config["BANK_APP_URL"] = config.get("BANK_APP_URL") or f"{config['PUBLIC_URL']}/bank/app/"
     config["SHOP_WEBHOOK_URL"] = config.get("SHOP_WEBHOOK_URL") or f"{config['INTERNAL_URL']}/shop/webhooks/bank"

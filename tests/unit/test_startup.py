@@ -153,3 +153,21 @@ def test_a_second_start_migrates_nothing_and_hashes_no_password(tmp_path, seeded
     monkeypatch.setattr("app.idp.services.generate_password_hash", refuse)
     summary = prepare_instance(again)
     assert "demo_id" not in summary and summary["demo_paylab_id"]["email"] == "thandi@example.co.za"
+
+
+def test_postgresql_pools_keep_a_classroom_deployment_under_the_servers_connection_limit(tmp_path):
+    """Four databases per process: SQLAlchemy's default pools (5 + 10) let one process open 60 of
+    PostgreSQL's 100 connections. Nothing connects here: the pools are only sized."""
+    from app.extensions import db
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/paylab_{}"
+    settings = {"DATABASE_URL": url.format("main"), "SHOP_DATABASE_URL": url.format("shop"),
+                "BANK_DATABASE_URL": url.format("bank"), "IDP_DATABASE_URL": url.format("idp")}
+    app = create_app(type("PostgresConfig", (TestConfig,), settings), instance_path=str(tmp_path / "instance"))
+    with app.app_context():
+        pools = [engine.pool for engine in db.engines.values()]
+    per_process = sum(pool.size() + pool._max_overflow for pool in pools)
+    assert len(pools) == 4 and per_process == 16  # 3 web processes and a worker: 64 at most
+    assert all(pool._pre_ping for pool in pools)
+    sqlite_app = create_app(TestConfig, instance_path=str(tmp_path / "sqlite"))
+    assert sqlite_app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}  # make run: SQLAlchemy's own pooling
+    assert all(isinstance(url, str) for url in sqlite_app.config["SQLALCHEMY_BINDS"].values())

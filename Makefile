@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask --app wsgi
 PORT   ?= 8000
 export PORT
 
-.PHONY: run test setup test-setup db flask unlock-card clean help screenshots fuzz bench bench-quick
+.PHONY: run test setup test-setup db flask unlock-card clean help screenshots fuzz bench bench-quick bench-classroom release classroom classroom-setup
 
 help:
 	@echo "make run   - set up, migrate, seed and serve PayLab on http://localhost:$(PORT) (this computer only; HOST=0.0.0.0 for every address)"
@@ -14,7 +14,10 @@ help:
 	@echo "make fuzz  - the API and form fuzz tests with FUZZ_SCALE (default 20) times their cases, new ones each run"
 	@echo "make bench - PayLab against a floor app of its stack, from outside (about 10 min): a table and a JSON file"
 	@echo "make bench-quick - the same in about a minute and a half, 1 run and 20 sockets (CI checks that it works)"
+	@echo "make bench-classroom - a class on this machine's PostgreSQL and Redis: 300 learners, 900 sockets, a burst of 300 checkouts"
 	@echo "make db    - set up, migrate and seed (safe to repeat), without serving"
+	@echo "make release   - a class's release step on every deploy: migrate and seed its PostgreSQL (safe to repeat, even at once)"
+	@echo "make classroom - serve a class: WEB_PROCESSES gevent servers, the worker and nginx (README: Host it for a class)"
 	@echo "make unlock-card CUSTOMER=thandi   - unlock a card locked by 5 wrong PINs (or CARD=<card number>)"
 	@echo "make flask ARGS=\"bank create-customer --help\"   - any PayLab command (flask --app wsgi ...), set up first"
 
@@ -23,7 +26,7 @@ $(VENV)/.runtime-installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.runtime-installed tests/requirements.txt
+$(VENV)/.test-installed: $(VENV)/.classroom-installed tests/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
@@ -35,6 +38,20 @@ setup: $(VENV)/.runtime-installed node_modules/.installed
 
 db: setup
 	$(FLASK) release
+
+# A class (README: Host it for a class): the deployment's own packages (gunicorn), then the release
+# step and the stack, with the settings of the environment (or .env).
+$(VENV)/.classroom-installed: $(VENV)/.runtime-installed deploy/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
+	touch $@
+
+classroom-setup: setup $(VENV)/.classroom-installed
+
+release: classroom-setup
+	$(FLASK) release
+
+classroom: classroom-setup
+	$(PY) deploy/classroom.py
 
 # wsgi.py migrates and seeds itself, in-process and only what is missing: a second start is quick.
 run: setup
@@ -55,6 +72,7 @@ flask: db
 
 test-setup: setup $(VENV)/.test-installed
 	bash tests/tools/ensure-chromium.sh
+	bash tests/tools/ensure-nginx.sh
 
 test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -70,6 +88,10 @@ bench: test-setup
 
 bench-quick: test-setup
 	$(PY) -m tests.bench --quick $(BENCH_ARGS)
+
+# The classroom's figures (tests/bench/classroom.py): the stack of `make classroom`, driven through nginx.
+bench-classroom: test-setup
+	$(PY) -m tests.bench.classroom $(BENCH_ARGS)
 
 screenshots: test-setup
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/browser -q

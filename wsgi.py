@@ -12,7 +12,8 @@ from app import create_app, start_background_workers  # noqa: E402 (after the pa
 from app.cli import prepare_instance  # noqa: E402
 from config import EVERY_ADDRESS  # noqa: E402
 
-app = create_app()
+# INSTANCE_PATH: where generated keys and SQLite files go (default: instance/ beside this file).
+app = create_app(instance_path=os.path.abspath(os.environ["INSTANCE_PATH"]) if os.environ.get("INSTANCE_PATH") else None)
 
 
 def where_it_listens(config):

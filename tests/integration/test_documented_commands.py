@@ -14,7 +14,8 @@ Two shortcuts keep it quick, and neither can hide a failure:
 - What cannot run to completion here is checked instead, each as said where it is done: `make run`
   is started, must answer, and is stopped (on a free port: 8000 may be in use on this machine);
   `make run` with settings before it is dry-run (`make -n`) and its settings must be PayLab's; the
-  test suite itself (`make test`, `make fuzz`, `make screenshots`) is dry-run; tunnels (cloudflared,
+  test suite itself (`make test`, `make fuzz`, `make screenshots`) and a class's stack (`make classroom`,
+  which needs PostgreSQL and Redis; test_classroom.py runs it) are dry-run; tunnels (cloudflared,
   Tailscale, ngrok) need their program and an account, so only the address they forward to is checked.
 A placeholder the reader fills in from an earlier command's output (`mch_…`, the client id that
 `create-merchant` printed) is filled in the same way.
@@ -50,6 +51,9 @@ README = ROOT / "README.md"
 PROGRAMS = ("make", "flask", "python", "python3", "pip", "npm", "cloudflared", "tailscale", "ngrok")
 TUNNELS = ("cloudflared", "tailscale", "ngrok")
 SUITE_TARGETS = ("test", "fuzz", "screenshots", "bench", "bench-quick")  # this suite, or minutes long: dry-run only
+# A class's stack needs the PostgreSQL and Redis its settings name: dry-run here, and started for real, as
+# deploy/classroom.py, by test_classroom.py on databases and a Redis of its own.
+SERVICE_TARGETS = ("classroom",)
 SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*", re.DOTALL)
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 PLACEHOLDER_WARNING = "VAPID_SUBJECT uses the placeholder host"
@@ -281,7 +285,7 @@ def check_command(clone, command, local_url, outputs):
     if words[0] == "make" and make_target(words) == "run" and not settings:
         problems, output = start_answer_and_stop(clone, command)
         return "; ".join(problems) or None, output
-    if words[0] == "make" and (make_target(words) == "run" or make_target(words) in SUITE_TARGETS):
+    if words[0] == "make" and (make_target(words) == "run" or make_target(words) in SUITE_TARGETS + SERVICE_TARGETS):
         if unknown_settings(command):
             return f"sets what PayLab does not read: {unknown_settings(command)}", ""
         command = dry_run(command)

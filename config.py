@@ -165,6 +165,10 @@ class Config:
     LOGIN_PROVIDERS = os.environ.get("LOGIN_PROVIDERS", "paylab")
     WEBHOOK_TOLERANCE_SECONDS = _env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
 
+    # The instructor's view (/instructor/): HTTP Basic, user "instructor" and this password. Unset, the
+    # view is off (a class's progress and its phones' diagnostics are not for everyone who finds the URL).
+    INSTRUCTOR_PASSWORD = _secret("INSTRUCTOR_PASSWORD")
+
     MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
     # Rate limits per client address ("memory://" is per process; a redis:// URL shares them).
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
@@ -180,6 +184,8 @@ class Config:
     # learner's sign-in: a class signs in together), and failed token requests per address.
     RATELIMIT_TOKEN = os.environ.get("RATELIMIT_TOKEN", "600 per minute")
     RATELIMIT_TOKEN_ADDRESS = os.environ.get("RATELIMIT_TOKEN_ADDRESS", "30 per minute")
+    # Wrong instructor passwords per address (each a guess at the class's data).
+    RATELIMIT_INSTRUCTOR = os.environ.get("RATELIMIT_INSTRUCTOR", "10 per minute")
     # "Add funds" in the bank app, per customer: each one is a ledger transfer (the daily limit caps the sum).
     RATELIMIT_ADD_FUNDS = os.environ.get("RATELIMIT_ADD_FUNDS", "5 per minute")
     # "Send me a test notification": each click is a push to every device of the customer's.

@@ -23,7 +23,10 @@ accesslog = None  # the proxy's log has each request, without its query string (
 
 
 def post_worker_init(worker):
-    """What start-up made lives as long as the process: keep it out of the collector's full passes,
+    """The process joins the others now, not at its first request: it hears their messages (a sign-in
+    ended elsewhere) and says it is alive (the instructor's view) even before anyone reaches it. Then
+    what start-up made, which lives as long as the process, is kept out of the collector's full passes,
     which otherwise scan it all and pause every greenlet meanwhile (as wsgi.py does for `make run`)."""
+    worker.wsgi.extensions["process_bus"].start()
     gc.collect()
     gc.freeze()

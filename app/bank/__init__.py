@@ -17,11 +17,12 @@ from ..common.errors import serve_json_errors_under
 from ..common.sessions import serve_sessions_under
 from .api import bp as api_bp
 from .app import bp as app_bp
+from .instructor import bp as instructor_bp
 from .portal import bp as portal_bp
 
 _warned = set()
 bp = Blueprint("bank", __name__, url_prefix="/bank", template_folder="templates")
-for audience in (api_bp, app_bp, portal_bp):  # once, at import: a blueprint is registered on many apps in tests
+for audience in (api_bp, app_bp, portal_bp, instructor_bp):  # once, at import: a blueprint is registered on many apps in tests
     bp.register_blueprint(audience)
 
 
@@ -42,7 +43,7 @@ def init_bank(app):
     serve_sessions_under(app, "/bank", "bank")
     serve_sessions_under(app, "/bank/merchant", "bank", session_name="merchant")
     # Blueprint handlers answer what their views raise; these prefixes also cover URLs that match no route.
-    serve_json_errors_under(app, "/bank/api/", "/bank/oauth/", "/bank/app/api/")
+    serve_json_errors_under(app, "/bank/api/", "/bank/oauth/", "/bank/app/api/", "/bank/instructor/api/")
     app.cli.add_command(bank_cli)
     app.extensions["socketio"].on_namespace(BankNamespace("/bank"))
 

@@ -115,6 +115,7 @@ def worker_command():
     for worker in workers:
         worker.start()
     bus = app.extensions["process_bus"]
+    bus.role = "worker"
     bus.start()  # the web processes wake the workers through it, and the idle sweep closes their sockets
     click.echo(json.dumps({"workers": [worker.name for worker in workers], "pid": os.getpid()}), err=False)
     try:

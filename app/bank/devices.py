@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..common.clock import utcnow
 from ..common.security import token_hash
 from ..extensions import db
 from .cards import check_card_pin, customer_card
@@ -160,6 +161,15 @@ def keep_subscription(customer, token, subscription):
         return device, False
     _attach_and_commit(device, push)
     return device, True
+
+
+def note_push_receipt(customer, token):
+    """The phone holding `token` (one of the customer's devices) says a push reached it: the instructor's
+    diagnostics show when, beside what the push service answered. Commits; nothing for an unknown token."""
+    device = device_for_token(customer, token)
+    if device is not None:
+        device.last_receipt_at = utcnow()
+        db.session.commit()
 
 
 def devices_of(customer):

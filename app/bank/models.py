@@ -363,6 +363,8 @@ class Device(BankModel):
     last_attempt_at = db.Column(db.DateTime)
     last_success_at = db.Column(db.DateTime)
     last_status = db.Column(db.String(120))
+    # When its service worker last said a push arrived (the receipt): the push service's 201 only says it took it.
+    last_receipt_at = db.Column(db.DateTime)
 
     customer = db.relationship("Customer")
     attempts = db.relationship("PushAttempt", back_populates="device", order_by="PushAttempt.id.desc()",

@@ -91,7 +91,7 @@ FRIENDLY_DESCRIPTIONS = {413: "That was more than we accept in one go. Go back a
 
 def handle_http_exception(exc):
     status = exc.code or 500
-    headers = dict(exc.get_headers()) if status == 405 else {}
+    headers = dict(exc.get_headers()) if status in (401, 405) else {}  # the challenge, the allowed methods
     headers.pop("Content-Type", None)
     description = FRIENDLY_DESCRIPTIONS.get(status, exc.description)
     if wants_json():

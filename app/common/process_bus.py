@@ -15,11 +15,16 @@ that is refused when it reconnects, since the sign-in record is shared.
 """
 import json
 import logging
+import os
+import socket
 import threading
+import time
+from datetime import datetime, timezone
 
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = (0.5, 1, 2, 5)  # waits between tries while Redis is away, the last one repeated
+HEARTBEAT_SECONDS = 5  # each listening process says it is alive this often (the instructor's view lists them)
 
 
 class ProcessBus:
@@ -30,6 +35,8 @@ class ProcessBus:
         self.url = app.config.get("SOCKETIO_MESSAGE_QUEUE") or None
         self.channel = f"{app.config.get('SOCKETIO_CHANNEL') or 'paylab'}:processes"
         self.handlers = {}
+        self.role = "web"  # "worker" in `flask bank worker`
+        self.started_at = datetime.now(timezone.utc)
         self._client = None
         self._thread = None
         self._stop = threading.Event()
@@ -62,6 +69,38 @@ class ProcessBus:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            try:  # gone now, not when its last heartbeat runs out
+                self._redis().delete(self._presence_key())
+            except Exception:
+                pass
+
+    def describe(self):
+        """This process, as the instructor's view lists it."""
+        socketio = self.app.extensions.get("socketio")
+        engine = getattr(getattr(socketio, "server", None), "eio", None)
+        return {"host": socket.gethostname(), "pid": os.getpid(), "role": self.role,
+                "started_at": self.started_at.isoformat(), "sockets": len(getattr(engine, "sockets", {}) or {})}
+
+    def members(self):
+        """Every process that said it is alive within the last heartbeats (this one always): (list, error)."""
+        here = self.describe()
+        if self.url is None:
+            return [here], None
+        try:
+            client = self._redis()
+            keys = sorted(client.scan_iter(match=f"{self.channel}:process:*", count=500))
+            found = [json.loads(value) for value in client.mget(keys) if value] if keys else []
+        except Exception as exc:
+            return [here], f"Redis does not answer ({exc})."
+        if not any(member["host"] == here["host"] and member["pid"] == here["pid"] for member in found):
+            found.append(here)
+        return sorted(found, key=lambda member: (member["role"] != "web", member["host"], member["pid"])), None
+
+    def _presence_key(self):
+        return f"{self.channel}:process:{socket.gethostname()}:{os.getpid()}"
+
+    def _say_alive(self, client):
+        client.set(self._presence_key(), json.dumps(self.describe()), ex=3 * HEARTBEAT_SECONDS)
 
     @property
     def listening(self):
@@ -92,8 +131,11 @@ class ProcessBus:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
-                failures = 0
+                failures, said_alive = 0, 0.0
                 while not self._stop.is_set():
+                    if time.monotonic() - said_alive >= HEARTBEAT_SECONDS:
+                        self._say_alive(client)
+                        said_alive = time.monotonic()
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._receive(message.get("data"))

@@ -14,9 +14,13 @@ def init_walkthrough(app):
     from .events import WalkthroughNamespace
     from .recorder import RecordQueue
 
+    from .instructor import bp as instructor_bp
+
     app.register_blueprint(bp)
+    app.register_blueprint(instructor_bp)
     serve_sessions_under(app, "/walkthrough", "walkthrough")
-    serve_json_errors_under(app, "/walkthrough/api/")
+    serve_sessions_under(app, "/instructor", "walkthrough")  # its pages look like the walkthrough's
+    serve_json_errors_under(app, "/walkthrough/api/", "/instructor/api/")
     app.extensions["socketio"].on_namespace(WalkthroughNamespace("/walkthrough"))
     # The app keeps the queue alive; the signal holds it weakly, for this app's messages only.
     recorder = app.extensions["walkthrough_recorder"] = RecordQueue(app)

@@ -30,3 +30,10 @@ class TraceMessage(db.Model):
     details = db.Column(db.Text, nullable=False)  # redacted JSON: headers and bodies
 
     journey = db.relationship("Journey", back_populates="messages")
+
+
+class WalkthroughOpening(db.Model):
+    """A learner who has opened the live walkthrough (its socket connected), for the instructor's count."""
+    __tablename__ = "walkthrough_openings"
+    owner = db.Column(db.String(60), primary_key=True)
+    first_opened_at = db.Column(db.DateTime, nullable=False, default=utcnow)

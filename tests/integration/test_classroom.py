@@ -43,6 +43,7 @@ WEB_PROCESSES = 3
 PAYMENTS = 100
 CUSTOMERS = 5
 PIN = "1234"
+INSTRUCTOR_PASSWORD = secrets.token_urlsafe(16)
 
 
 def _pem(key):
@@ -108,7 +109,8 @@ class Classroom:
             "VAPID_PRIVATE_KEY": _pem(ec.generate_private_key(ec.SECP256R1())),
             "PUSH_SERVICE_HOSTS": "http://127.0.0.1",  # the tests' push service
             "RATELIMIT_PIN": "1000 per minute",  # a few customers approve a hundred payments in a minute
-            "WEBHOOK_RETRY_BASE_SECONDS": "0.5", "PAYMENT_TTL_SECONDS": "600"})
+            "WEBHOOK_RETRY_BASE_SECONDS": "0.5", "PAYMENT_TTL_SECONDS": "600",
+            "INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD})
         for name in ("CI", "PYTEST_CURRENT_TEST"):
             self.env.pop(name, None)
         self.process = None
@@ -321,6 +323,21 @@ def _connections(classroom):
     names = list(classroom.databases.names.values())
     return _bank_sql(classroom, "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(:names)",
                      names=names)[0][0]
+
+
+def test_the_instructor_sees_every_process_the_queue_and_the_class(classroom):
+    """Each process says it is alive through Redis (a web process killed above is replaced by another pid)."""
+    def overview():
+        response = requests.get(f"{classroom.url}/instructor/api/overview", auth=("instructor", INSTRUCTOR_PASSWORD),
+                                timeout=10)
+        assert response.status_code == 200, response.text
+        data = response.json()
+        roles = Counter(process["role"] for process in data["deployment"]["processes"])
+        return data if roles == {"web": WEB_PROCESSES, "worker": 1} else None
+    data = wait_for(overview, timeout=30, interval=1, message="three web processes and the worker listed")
+    assert data["deployment"]["queue"]["ok"] and data["bank"]["outbox"]["webhooks_waiting"] == 0
+    assert data["bank"]["payments"]["approved"] >= PAYMENTS
+    assert sum(process["sockets"] for process in data["deployment"]["processes"]) >= 0
 
 
 def test_the_pools_keep_the_classroom_well_under_postgresqls_connection_limit(classroom):

@@ -230,6 +230,7 @@ def push_receipt():
     body = json_body()
     payment_id = body.get("id") if isinstance(body.get("id"), str) else ""
     payment = services.payment_request_for_customer(g.customer, payment_id)
+    devices.note_push_receipt(g.customer, request.cookies.get(devices.DEVICE_COOKIE))
     if payment.trace_id:
         with tracing.trace(payment.trace_id):
             tracing.record_message("push", data={"id": payment.id, "type": "payment_request"})

@@ -12,7 +12,13 @@ from dotenv import load_dotenv
 load_dotenv()
 
 
-class SecretSettingError(RuntimeError):
+class StartupError(Exception):
+    """A setting that stops PayLab from starting. Its message names the setting and says what is wrong,
+    so a start prints that one line (wsgi.py, deploy/classroom.py) instead of a traceback: a mistyped key
+    is the host's to fix, not a bug to debug."""
+
+
+class SecretSettingError(StartupError, RuntimeError):
     """A secret's setting that cannot be used: named, so the start-up says which and why."""
 
 
@@ -34,6 +40,26 @@ def _secret(name, environ=os.environ):
     if not value:
         raise SecretSettingError(f"{name}_FILE={path} is empty.")
     return value
+
+
+# Secrets' settings that could not be used while this module was read. Not raised here, where a failed
+# `import config` would end in a traceback before anyone could catch it: create_app raises the first
+# (`raise_unusable_settings`), so a start names the setting in one line (wsgi.py).
+UNUSABLE_SETTINGS = []
+
+
+def _secret_setting(name):
+    """`_secret(name)` for the Config class: None, and the error kept for create_app, if it cannot be used."""
+    try:
+        return _secret(name)
+    except SecretSettingError as exc:
+        UNUSABLE_SETTINGS.append(exc)
+        return None
+
+
+def raise_unusable_settings():
+    if UNUSABLE_SETTINGS:
+        raise UNUSABLE_SETTINGS[0]
 
 
 def _env_int(name, default):
@@ -65,9 +91,9 @@ def listen_url(host, port):
 class Config:
     # Secrets: None means "generate once into instance/ and reuse". Each may also come from a file:
     # NAME_FILE=/run/secrets/name (see _secret). Every process of a deployment must have the same ones.
-    SECRET_KEY = _secret("SECRET_KEY")
+    SECRET_KEY = _secret_setting("SECRET_KEY")
     # PayLab ID's id_token signing key (an RSA private key, PEM), which it publishes in its JWKS.
-    IDP_SIGNING_KEY = _secret("IDP_SIGNING_KEY")
+    IDP_SIGNING_KEY = _secret_setting("IDP_SIGNING_KEY")
 
     PORT = _env_int("PORT", DEFAULT_PORT)
     HOST = listen_host()
@@ -91,13 +117,14 @@ class Config:
     DATABASE_POOL_PRE_PING = os.environ.get("DATABASE_POOL_PRE_PING", "1") not in ("0", "false", "no")
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
-    SOCKETIO_MESSAGE_QUEUE = _secret("SOCKETIO_MESSAGE_QUEUE")  # a URL may carry Redis's password
+    SOCKETIO_MESSAGE_QUEUE = _secret_setting("SOCKETIO_MESSAGE_QUEUE")  # a URL may carry Redis's password
     # The queue's channel: PayLab deployments sharing one Redis each need their own.
     SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "paylab")
     # How the server waits on its sockets: "threading" (Werkzeug's server, `make run`: OS threads, four
     # per open socket) or "gevent" (under `gunicorn -k gevent`, which patches the standard library
-    # first: one greenlet per socket). See the README's Performance section for the two side by side.
-    SOCKETIO_ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "threading")
+    # first: one greenlet per socket). "auto", the default, is gevent where gevent has patched the
+    # process, else threading. See the README's Performance section for the two side by side.
+    SOCKETIO_ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "auto")
 
     # Outgoing HTTP (every cross-server call): never wait forever.
     HTTP_CONNECT_TIMEOUT = _env_float("HTTP_CONNECT_TIMEOUT", 3.0)
@@ -106,9 +133,9 @@ class Config:
     # Bank
     # Encrypts secrets the bank must read back (merchant webhook secrets) in its database: Fernet keys,
     # comma-separated, the first one encrypting. None means "generate once into instance/".
-    BANK_SECRETS_KEY = _secret("BANK_SECRETS_KEY")
+    BANK_SECRETS_KEY = _secret_setting("BANK_SECRETS_KEY")
     # The key of the PINs' keyed hash (app/bank/pins.py), 64 hex digits; several, comma-separated, to rotate.
-    BANK_PIN_PEPPER = _secret("BANK_PIN_PEPPER")
+    BANK_PIN_PEPPER = _secret_setting("BANK_PIN_PEPPER")
     PAYMENT_TTL_SECONDS = _env_int("PAYMENT_TTL_SECONDS", 120)
     BANK_TOKEN_TTL_SECONDS = _env_int("BANK_TOKEN_TTL_SECONDS", 3600)
     # Webhook retries: base * 2**n seconds; 15 attempts reach about 23 hours.
@@ -128,7 +155,7 @@ class Config:
     VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT")
     # The VAPID private key (a P-256 PEM, or the 32 raw bytes base64url-encoded as web-push tools print
     # them); every process must sign with the same one. None means "generate once into instance/".
-    VAPID_PRIVATE_KEY = _secret("VAPID_PRIVATE_KEY")
+    VAPID_PRIVATE_KEY = _secret_setting("VAPID_PRIVATE_KEY")
     PUSH_TIMEOUT_SECONDS = _env_float("PUSH_TIMEOUT_SECONDS", 10.0)
     PUSH_MAX_ATTEMPTS = _env_int("PUSH_MAX_ATTEMPTS", 5)
     PUSH_WORKER_THREADS = _env_int("PUSH_WORKER_THREADS", 4)
@@ -156,8 +183,8 @@ class Config:
     BANK_API_URL = os.environ.get("BANK_API_URL")
     BANK_APP_URL = os.environ.get("BANK_APP_URL")  # what the shop's QR code opens on the phone
     BANK_CLIENT_ID = os.environ.get("BANK_CLIENT_ID")
-    BANK_CLIENT_SECRET = _secret("BANK_CLIENT_SECRET")
-    BANK_WEBHOOK_SECRET = _secret("BANK_WEBHOOK_SECRET")
+    BANK_CLIENT_SECRET = _secret_setting("BANK_CLIENT_SECRET")
+    BANK_WEBHOOK_SECRET = _secret_setting("BANK_WEBHOOK_SECRET")
     SHOP_WEBHOOK_URL = os.environ.get("SHOP_WEBHOOK_URL")
     # Sign-in for the shop: a comma-separated list of OpenID Connect providers. Each NAME is
     # configured by OIDC_<NAME>_METADATA_URL, _CLIENT_ID, _CLIENT_SECRET and _LABEL (see README).
@@ -167,7 +194,7 @@ class Config:
 
     # The instructor's view (/instructor/): HTTP Basic, user "instructor" and this password. Unset, the
     # view is off (a class's progress and its phones' diagnostics are not for everyone who finds the URL).
-    INSTRUCTOR_PASSWORD = _secret("INSTRUCTOR_PASSWORD")
+    INSTRUCTOR_PASSWORD = _secret_setting("INSTRUCTOR_PASSWORD")
 
     MAX_CONTENT_LENGTH = 1024 * 1024  # no honest form or API call is bigger
     # Rate limits per client address ("memory://" is per process; a redis:// URL shares them).
@@ -217,8 +244,11 @@ def login_provider_settings(environ=os.environ):
     return settings
 
 
-for _key, _value in login_provider_settings().items():
-    setattr(Config, _key, _value)
+try:
+    for _key, _value in login_provider_settings().items():
+        setattr(Config, _key, _value)
+except SecretSettingError as _unusable:
+    UNUSABLE_SETTINGS.append(_unusable)
 
 
 class TestConfig(Config):

@@ -8,12 +8,18 @@ if os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent" and __name__ == "__main__":
     from gevent import monkey
     monkey.patch_all()
 
+import sys  # noqa: E402
+
 from app import create_app, start_background_workers  # noqa: E402 (after the patch above)
 from app.cli import prepare_instance  # noqa: E402
-from config import EVERY_ADDRESS  # noqa: E402
+from config import EVERY_ADDRESS, StartupError  # noqa: E402
 
-# INSTANCE_PATH: where generated keys and SQLite files go (default: instance/ beside this file).
-app = create_app(instance_path=os.path.abspath(os.environ["INSTANCE_PATH"]) if os.environ.get("INSTANCE_PATH") else None)
+try:
+    # INSTANCE_PATH: where generated keys and SQLite files go (default: instance/ beside this file).
+    app = create_app(instance_path=os.path.abspath(os.environ["INSTANCE_PATH"]) if os.environ.get("INSTANCE_PATH")
+                     else None)
+except StartupError as exc:  # a setting the host must fix: say which, in one line, and stop (flask, gunicorn too)
+    sys.exit(f"PayLab cannot start: {exc}")
 
 
 def where_it_listens(config):

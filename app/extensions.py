@@ -7,6 +7,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
+from config import StartupError
+
 # Named constraints, so that later migrations (and SQLite batch mode) can refer to them.
 NAMING_CONVENTION = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
                      "ck": "ck_%(table_name)s_%(constraint_name)s",
@@ -36,7 +38,11 @@ def create_socketio(app):
     )
 
 
-class MessageQueueUnavailable(RuntimeError):
+class MessageQueueUnavailable(StartupError, RuntimeError):
+    pass
+
+
+class AsyncModeError(StartupError, RuntimeError):
     pass
 
 
@@ -78,6 +84,16 @@ def _without_password(url):
 ASYNC_MODES = ("threading", "gevent")
 
 
+def detected_async_mode():
+    """gevent where the standard library has been patched for it (`gunicorn -k gevent` does so before it
+    loads the app, and wsgi.py when asked), else threading: the server the process is running in."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
 def socketio_async_mode(config):
     """SOCKETIO_ASYNC_MODE, checked: gevent only where no database is SQLite.
 
@@ -86,13 +102,15 @@ def socketio_async_mode(config):
     busy timeout. `make bench --async-mode gevent` on the embedded default hung exactly so (a
     cancel's UPDATE asleep in the busy handler, the whole process with it).
     """
-    mode = config.get("SOCKETIO_ASYNC_MODE") or "threading"
+    mode = config.get("SOCKETIO_ASYNC_MODE") or "auto"
+    if mode == "auto":
+        mode = detected_async_mode()
     if mode not in ASYNC_MODES:
-        raise RuntimeError(f"SOCKETIO_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {mode!r}.")
+        raise AsyncModeError(f"SOCKETIO_ASYNC_MODE must be auto, {' or '.join(ASYNC_MODES)}, not {mode!r}.")
     binds = (config.get("SQLALCHEMY_BINDS") or {}).values()  # a URL, or a dict with its engine's options
     uris = [config.get("SQLALCHEMY_DATABASE_URI") or "", *(bind["url"] if isinstance(bind, dict) else bind
                                                           for bind in binds)]
     if mode == "gevent" and any(str(uri).startswith("sqlite") for uri in uris):
-        raise RuntimeError("SOCKETIO_ASYNC_MODE=gevent needs PostgreSQL for every database: SQLite's lock "
+        raise AsyncModeError("SOCKETIO_ASYNC_MODE=gevent needs PostgreSQL for every database: SQLite's lock "
                            "waits block gevent's only thread. Use the default (threading) with SQLite.")
     return mode

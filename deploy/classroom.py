@@ -80,13 +80,14 @@ def check_before_starting(env):
 
     import config
     os.environ.update(env)  # the checks read the same settings the processes will:
-    try:
-        importlib.reload(config)  # config.py reads the environment as it is imported
-    except RuntimeError as exc:  # a secret's setting that cannot be used (config.SecretSettingError)
-        raise CannotStart(str(exc)) from None
+    importlib.reload(config)  # config.py reads the environment as it is imported (create_app says what it could not use)
     from app import create_app
-    from app.extensions import MessageQueueUnavailable, db
-    from config import Config, SecretSettingError
+    from app.extensions import db
+    from config import Config, StartupError
+    try:
+        config.raise_unusable_settings()  # a secret's file that cannot be read, before what depends on it
+    except StartupError as exc:
+        raise CannotStart(str(exc)) from None
     if not Config.SOCKETIO_MESSAGE_QUEUE:
         raise CannotStart("SOCKETIO_MESSAGE_QUEUE is not set: a class's processes hear each other's events "
                           "through Redis (redis://host:6379/0).")
@@ -96,9 +97,7 @@ def check_before_starting(env):
     try:
         app = create_app(type("ClassroomConfig", (Config,), {"SOCKETIO_ASYNC_MODE": "gevent"}),
                          instance_path=instance_path(env))
-    except (MessageQueueUnavailable, SecretSettingError) as exc:
-        raise CannotStart(str(exc)) from None
-    except RuntimeError as exc:  # SOCKETIO_ASYNC_MODE's check: gevent needs PostgreSQL for every database
+    except StartupError as exc:  # the queue, a key, the server class (gevent needs PostgreSQL): say which
         raise CannotStart(str(exc)) from None
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError

@@ -23,10 +23,12 @@ import secrets
 
 from werkzeug.security import check_password_hash
 
+from config import StartupError
+
 SCHEME = "hmac-sha256"
 
 
-class PinPepperError(RuntimeError):
+class PinPepperError(StartupError, RuntimeError):
     """BANK_PIN_PEPPER is not a list of 64-hex-digit keys."""
 
 

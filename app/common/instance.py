@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from config import raise_unusable_settings
+
 from .secretbox import check_keys, new_key
 
 SERVER_DATABASES = {"shop": "SHOP_DATABASE_URL", "bank": "BANK_DATABASE_URL", "idp": "IDP_DATABASE_URL"}
@@ -129,6 +131,7 @@ def database_pool_options(config, url):
 
 def apply_embedded_defaults(app):
     """Fill every unset setting from instance/, so `make run` needs no configuration."""
+    raise_unusable_settings()  # a secret's file that could not be read: never "unset", never generated anew
     make_private_directory(app.instance_path)
     config = app.config
     if not config.get("SECRET_KEY"):

@@ -10,8 +10,10 @@ decrypts, so a key can be rotated without losing what the old one encrypted.
 """
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from config import StartupError
 
-class SecretKeyError(RuntimeError):
+
+class SecretKeyError(StartupError, RuntimeError):
     """The configured key is not a Fernet key, or does not open a stored secret."""
 
 

@@ -1,6 +1,8 @@
 """The id_token signing key: RSA, generated into instance/ on the first run and published in the JWKS."""
 from joserfc.jwk import RSAKey
 
+from config import StartupError
+
 from ..common.instance import read_or_create_secret
 
 
@@ -8,7 +10,7 @@ def _new_private_pem():
     return RSAKey.generate_key(2048, private=True).as_pem(private=True).decode()
 
 
-class InvalidSigningKey(ValueError):
+class InvalidSigningKey(StartupError, ValueError):
     pass
 
 

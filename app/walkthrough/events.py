@@ -1,12 +1,16 @@
 """The walkthrough's Socket.IO namespace: the server → the journey owner's open walkthrough pages."""
+import logging
+
 from flask import current_app
 from flask_socketio import Namespace
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..common.sessions import admit_signed_in_socket, load_server_session
 from ..common.tracing import journey_owner
 from ..extensions import db
 from .models import WalkthroughOpening
+
+log = logging.getLogger(__name__)
 
 
 class WalkthroughNamespace(Namespace):
@@ -28,3 +32,6 @@ def note_opening(owner):
         db.session.commit()
     except IntegrityError:  # another tab of theirs got there first
         db.session.rollback()
+    except SQLAlchemyError:  # a count is not worth refusing the learner's walkthrough for
+        db.session.rollback()
+        log.exception("could not note that %s opened the walkthrough", owner)

@@ -1,6 +1,7 @@
 """Start-up: where PayLab listens, what it warns about, and what its pages need to load. No server."""
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -171,3 +172,22 @@ def test_postgresql_pools_keep_a_classroom_deployment_under_the_servers_connecti
     sqlite_app = create_app(TestConfig, instance_path=str(tmp_path / "sqlite"))
     assert sqlite_app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}  # make run: SQLAlchemy's own pooling
     assert all(isinstance(url, str) for url in sqlite_app.config["SQLALCHEMY_BINDS"].values())
+
+
+@pytest.mark.parametrize("setting, value, says", [
+    ("VAPID_PRIVATE_KEY", "not-a-key", "VAPID_PRIVATE_KEY"),
+    ("BANK_PIN_PEPPER", "too-short", "BANK_PIN_PEPPER"),
+    ("SOCKETIO_ASYNC_MODE", "eventlet", "SOCKETIO_ASYNC_MODE must be auto, threading or gevent"),
+    ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE=/nonexistent/secret: cannot read it"),
+])
+@pytest.mark.parametrize("command", [["wsgi.py"], ["-m", "flask", "--app", "wsgi", "release"]])
+def test_a_setting_that_stops_the_start_is_named_in_one_line_without_a_traceback(tmp_path, setting, value, says,
+                                                                                command):
+    """`make run`, `flask …` and gunicorn import wsgi.py: a host's mistyped key is a line to act on."""
+    env = {key: val for key, val in os.environ.items() if not key.startswith(("SOCKETIO", "DATABASE", "VAPID"))}
+    env.update({setting: value, "INSTANCE_PATH": str(tmp_path / "instance"), "PORT": "1"})
+    result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "PayLab cannot start:" in result.stderr and says in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
+from config import StartupError
+
 from ...common.instance import read_or_create_secret
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def on_this_computer_only(public_url):
     return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
 
 
-class InvalidVapidKey(ValueError):
+class InvalidVapidKey(StartupError, ValueError):
     pass
 
 

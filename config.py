@@ -18,6 +18,10 @@ class StartupError(Exception):
     is the host's to fix, not a bug to debug."""
 
 
+class SettingError(StartupError, ValueError):
+    """A setting that is not what it must be (a number that is not one)."""
+
+
 class SecretSettingError(StartupError, RuntimeError):
     """A secret's setting that cannot be used: named, so the start-up says which and why."""
 
@@ -62,12 +66,25 @@ def raise_unusable_settings():
         raise UNUSABLE_SETTINGS[0]
 
 
+def _env_number(name, default, kind):
+    """NAME as a number; one that is not is kept for create_app to name (and the default stands meanwhile)."""
+    try:
+        return kind(os.environ.get(name, default))
+    except ValueError:
+        UNUSABLE_SETTINGS.append(SettingError(f"{name}={os.environ.get(name)!r} is not a number."))
+        return kind(default)
+
+
 def _env_int(name, default):
-    return int(os.environ.get(name, default))
+    return _env_number(name, default, int)
 
 
 def _env_float(name, default):
-    return float(os.environ.get(name, default))
+    return _env_number(name, default, float)
+
+
+def _env_flag(name, default):
+    return os.environ.get(name, default).strip().lower() not in ("0", "false", "no", "off")
 
 
 # Where `make run` listens: this computer only, unless HOST says otherwise. The demo logins are
@@ -114,7 +131,7 @@ class Config:
     DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 2)
     DATABASE_MAX_OVERFLOW = _env_int("DATABASE_MAX_OVERFLOW", 2)
     DATABASE_POOL_TIMEOUT = _env_float("DATABASE_POOL_TIMEOUT", 10.0)
-    DATABASE_POOL_PRE_PING = os.environ.get("DATABASE_POOL_PRE_PING", "1") not in ("0", "false", "no")
+    DATABASE_POOL_PRE_PING = _env_flag("DATABASE_POOL_PRE_PING", "1")
 
     # Socket.IO: in-process by default; a Redis URL for more than one process.
     SOCKETIO_MESSAGE_QUEUE = _secret_setting("SOCKETIO_MESSAGE_QUEUE")  # a URL may carry Redis's password
@@ -150,7 +167,7 @@ class Config:
     WEBHOOK_LEASE_SECONDS = _env_float("WEBHOOK_LEASE_SECONDS", 60.0)
     # How often the bank's worker wakes up on its own to expire and redeliver.
     BANK_WORKER_INTERVAL_SECONDS = _env_float("BANK_WORKER_INTERVAL_SECONDS", 1.0)
-    BACKGROUND_WORKERS = os.environ.get("BACKGROUND_WORKERS", "1") not in ("0", "false", "no")
+    BACKGROUND_WORKERS = _env_flag("BACKGROUND_WORKERS", "1")
     # Web Push: whom push services may contact (mailto: or https:); None derives one from PUBLIC_URL.
     VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT")
     # The VAPID private key (a P-256 PEM, or the 32 raw bytes base64url-encoded as web-push tools print

@@ -19,7 +19,8 @@ try:
     app = create_app(instance_path=os.path.abspath(os.environ["INSTANCE_PATH"]) if os.environ.get("INSTANCE_PATH")
                      else None)
 except StartupError as exc:  # a setting the host must fix: say which, in one line, and stop (flask, gunicorn too)
-    sys.exit(f"PayLab cannot start: {exc}")
+    print(f"PayLab cannot start: {exc}", file=sys.stderr, flush=True)
+    sys.exit(4)  # gunicorn's "the app failed to load": its arbiter stops, rather than start the worker again and again
 
 
 def where_it_listens(config):

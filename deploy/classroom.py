@@ -30,8 +30,9 @@ from config import DEFAULT_PORT, listen_host, listen_url  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
 SOCKETS_PER_PROCESS = 600  # what one process was measured with (make bench); the open-file limit is sized for it
-RESTARTS_ALLOWED = 5       # in RESTART_WINDOW seconds, per process: more is a crash loop, not bad luck
-RESTART_WINDOW = 60.0
+RESTARTS_ALLOWED = 5       # in RESTART_WINDOW seconds, per process: more is a crash loop, not bad luck,
+RESTART_WINDOW = 60.0      # and that process is then started again only every CRASH_LOOP_WAIT seconds
+CRASH_LOOP_WAIT = 30.0     # (the others go on serving the class meanwhile)
 
 
 class CannotStart(Exception):
@@ -164,26 +165,26 @@ def render_nginx_conf(settings, prefix, open_files):
 
 
 class Child:
-    """One process of the classroom, started again if it dies (until it dies too often)."""
+    """One process of the classroom, started again if it dies (more slowly if it keeps dying)."""
 
     def __init__(self, name, args, env):
         self.name, self.args, self.env = name, args, env
-        self.process, self.restarts = None, []
+        self.process, self.restarts, self.not_before = None, [], 0.0
 
     def start(self):
         self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL)
 
     def restart_if_dead(self):
         code = self.process.poll()
-        if code is None:
-            return
         now = time.monotonic()
+        if code is None or now < self.not_before:
+            return
         self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
-        if len(self.restarts) > RESTARTS_ALLOWED:
-            raise CannotStart(f"{self.name} exited {len(self.restarts)} times within {RESTART_WINDOW:.0f} s "
-                              f"(last exit code {code}): see its output above.")
-        log(f"{self.name} exited (code {code}); starting it again")
-        time.sleep(0.5)
+        crash_loop = len(self.restarts) > RESTARTS_ALLOWED
+        self.not_before = now + CRASH_LOOP_WAIT if crash_loop else 0.0
+        log(f"{self.name} exited (code {code}); starting it again" + (
+            f" (it exited {len(self.restarts) - 1} times within {RESTART_WINDOW:.0f} s: see its output above; "
+            f"after this, at most every {CRASH_LOOP_WAIT:.0f} s, while the rest go on)" if crash_loop else ""))
         self.start()
 
     def stop(self, sig=signal.SIGTERM):

@@ -8,9 +8,24 @@ from app.bank import services as bank_services
 from app.bank import cards as bank_cards
 from app.extensions import db
 
-from .support import FreshContextClient, LiveServer, make_app
+from .support import (SUITE_ON_POSTGRESQL, FreshContextClient, LiveServer, drop_suite_databases, make_app,
+                      suite_database_settings)
 
 _usernames = itertools.count(1)
+
+
+def pytest_runtest_setup(item):
+    """On PostgreSQL, a test of SQLite's own files or locking has nothing to test: skipped, saying why."""
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and SUITE_ON_POSTGRESQL:
+        pytest.skip(f"SQLite only: {marker.args[0]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_databases():
+    """On PostgreSQL (PAYLAB_TEST_DATABASE=postgresql): every database the run made is dropped at its end."""
+    yield
+    drop_suite_databases()
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +48,12 @@ def app(tmp_path, seeded_instance):
     """
     instance = tmp_path / "instance"
     shutil.copytree(seeded_instance, instance)
+    suite_database_settings(instance, copy_of=seeded_instance)  # on PostgreSQL: copies of the template's
     app = make_app(instance)  # migrations are at head and the seed finds everything: no-ops
     with app.app_context():
         yield app
         db.session.remove()
+    drop_suite_databases(instance)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Helpers for driving PayLab over real HTTP: a live server, and a shopper and a bank customer."""
 import itertools
 import logging
+import os
 import re
 import secrets
 import socket
@@ -34,11 +35,12 @@ class PostgresDatabases:
     `databases` maps each database to the setting that points PayLab at it (all four by default).
     """
 
-    def __init__(self, server_url, prefix, databases=None):
+    def __init__(self, server_url, prefix, databases=None, template=None):
         self.server = make_url(server_url).set(drivername="postgresql+psycopg")
         self.databases = dict(databases or DATABASE_SETTINGS)
         self.prefix = f"{prefix}_{secrets.token_hex(4)}"
         self.names = {database: f"{self.prefix}_{database}" for database in self.databases}
+        self.template = template  # PostgresDatabases to copy each database from (no connection may be open to them)
 
     def _admin(self):
         return create_engine(self.server.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -47,8 +49,9 @@ class PostgresDatabases:
         admin = self._admin()
         try:
             with admin.connect() as sql:
-                for name in self.names.values():
-                    sql.execute(text(f'CREATE DATABASE "{name}"'))
+                for database, name in self.names.items():
+                    copy = f' TEMPLATE "{self.template.names[database]}"' if self.template else ""
+                    sql.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         finally:
             admin.dispose()
         return self
@@ -74,9 +77,41 @@ CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 TOKEN_PATTERN = re.compile(r'name="payment_token" type="hidden" value="([^"]+)"')
 
 
+# PAYLAB_TEST_DATABASE=postgresql runs the suite's apps on PostgreSQL (TEST_DATABASE_URL's server, else
+# this machine's): each instance folder gets four fresh databases, dropped when the run ends. Its pools
+# hold no connection between requests (DATABASE_POOL_SIZE=0): a run makes hundreds of apps, and the
+# server allows 100 connections.
+SUITE_ON_POSTGRESQL = os.environ.get("PAYLAB_TEST_DATABASE") == "postgresql"
+_suite_databases = {}  # resolved instance path -> its PostgresDatabases
+
+
+def suite_database_settings(instance_path, copy_of=None):
+    """The database settings of the suite's app on `instance_path`: {} on SQLite (its files are in the
+    folder), else that folder's own PostgreSQL databases, made on first use (copies of `copy_of`'s)."""
+    if not SUITE_ON_POSTGRESQL:
+        return {}
+    key = str(os.path.realpath(instance_path))
+    if key not in _suite_databases:
+        template = _suite_databases[str(os.path.realpath(copy_of))] if copy_of else None
+        server = os.environ.get("TEST_DATABASE_URL") or POSTGRES_SERVER
+        _suite_databases[key] = PostgresDatabases(server, "paylab_suite", template=template).create()
+    return dict(_suite_databases[key].settings(), DATABASE_POOL_SIZE=0)
+
+
+def drop_suite_databases(instance_path=None):
+    """Drop the databases made for `instance_path` (each takes megabytes of disk), or all of them."""
+    if instance_path is not None:
+        databases = _suite_databases.pop(str(os.path.realpath(instance_path)), None)
+        if databases is not None:
+            databases.drop()
+        return
+    while _suite_databases:
+        _suite_databases.popitem()[1].drop()
+
+
 def make_app(instance_path, **overrides):
-    """A migrated, seeded app with its own instance folder (SQLite files and keys)."""
-    config = type("Config", (TestConfig,), overrides)
+    """A migrated, seeded app with its own instance folder (SQLite files and keys, or see above)."""
+    config = type("Config", (TestConfig,), {**suite_database_settings(instance_path), **overrides})
     app = create_app(config, instance_path=str(instance_path))
     with app.app_context():
         upgrade()
@@ -114,6 +149,11 @@ class LiveServer:
         self.app.extensions["process_bus"].stop()
         self.server.shutdown()
         self.server.server_close()
+        if SUITE_ON_POSTGRESQL:
+            from app.extensions import db
+            with self.app.app_context():
+                for engine in db.engines.values():
+                    engine.dispose()
 
 
 def in_app_db(live, fn):

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from config import raise_unusable_settings
 
@@ -121,10 +122,13 @@ def database_pool_options(config, url):
     its commit, and no transaction stays open across a network call, so a few per database serve a
     process's sockets; a checkout that waits longer than DATABASE_POOL_TIMEOUT fails that request.
     pool_pre_ping replaces a connection the server dropped (a restart, an idle timeout) before it
-    is used, at the cost of a round trip per checkout. SQLite files keep SQLAlchemy's own pooling.
+    is used, at the cost of a round trip per checkout. DATABASE_POOL_SIZE=0 keeps no pool at all (behind
+    PgBouncer, which pools itself). SQLite files keep SQLAlchemy's own pooling.
     """
     if not str(url).startswith("postgresql"):
         return {}
+    if config["DATABASE_POOL_SIZE"] == 0:  # no pool: each checkout connects, each return closes (PgBouncer)
+        return {"poolclass": NullPool}
     return {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": config["DATABASE_MAX_OVERFLOW"],
             "pool_timeout": config["DATABASE_POOL_TIMEOUT"], "pool_pre_ping": config["DATABASE_POOL_PRE_PING"]}
 

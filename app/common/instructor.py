@@ -6,6 +6,7 @@ is one person with one password from the environment, and every browser and HTTP
 the deployment's proxy must be HTTPS for a class reached over a network (as it must for the phones).
 Unset, the view does not exist (404): nothing to guess at.
 """
+import hashlib
 import hmac
 from functools import wraps
 
@@ -25,13 +26,17 @@ class InstructorUnauthorized(Unauthorized):
         return [*super().get_headers(environ, scope), ("WWW-Authenticate", REALM)]
 
 
+def _digest(user, password):
+    return hashlib.sha256(f"{user}\0{password}".encode()).digest()
+
+
 def is_instructor(authorization, password):
-    """Whether an Authorization header's Basic credentials are the instructor's (compared in constant time)."""
+    """Whether an Authorization header's Basic credentials are the instructor's: digests of the same
+    length compared in constant time, so not even the password's length shows in the answer's timing."""
     if authorization is None or authorization.type != "basic" or not password:
         return False
-    user_ok = hmac.compare_digest((authorization.username or "").encode(), INSTRUCTOR_USER.encode())
-    password_ok = hmac.compare_digest((authorization.password or "").encode(), password.encode())
-    return user_ok and password_ok
+    given = _digest(authorization.username or "", authorization.password or "")
+    return hmac.compare_digest(given, _digest(INSTRUCTOR_USER, password))
 
 
 def _wrong_password(response):
@@ -41,7 +46,10 @@ def _wrong_password(response):
 
 def instructor_required(view):
     """Only the instructor: 404 while INSTRUCTOR_PASSWORD is unset, 401 (with the Basic challenge) without it."""
-    @rate_limited("RATELIMIT_INSTRUCTOR", methods=("GET", "POST"), counts=_wrong_password)
+    # Every method (HEAD runs the GET view, password check included) and one allowance for every door
+    # of every server: a guesser gets RATELIMIT_INSTRUCTOR tries a minute in all, not per URL.
+    @rate_limited("RATELIMIT_INSTRUCTOR", methods=("GET", "HEAD", "POST"), per="address, every door",
+                  counts=_wrong_password)
     @wraps(view)
     def guarded(*args, **kwargs):
         password = current_app.config.get("INSTRUCTOR_PASSWORD")

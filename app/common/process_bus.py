@@ -60,7 +60,7 @@ class ProcessBus:
     def start(self):
         """Listen for the other processes' messages in a daemon thread (idempotent; nothing without a queue)."""
         with self._lock:
-            if self.url is None or self._thread is not None:
+            if self.url is None or (self._thread is not None and self._thread.is_alive()):
                 return
             self._thread = threading.Thread(target=self._listen_forever, name="process-bus", daemon=True)
             self._thread.start()
@@ -139,10 +139,12 @@ class ProcessBus:
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._receive(message.get("data"))
-            except redis.RedisError as exc:
+            except Exception as exc:  # Redis away, or anything else: the listener must outlive it
                 wait = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 failures += 1
-                log.warning("process bus: Redis does not answer (%s); trying again in %s s", exc, wait)
+                log.warning("process bus: %s (%s); listening again in %s s",
+                            "Redis does not answer" if isinstance(exc, redis.RedisError) else "listener failed",
+                            exc, wait)
                 self._stop.wait(wait)
             finally:
                 pubsub.close()
@@ -152,6 +154,8 @@ class ProcessBus:
         try:
             topic, payload = json.loads(data)
         except (TypeError, ValueError):
+            topic = None
+        if not isinstance(topic, str):
             log.warning("process bus: ignored a message that is not [topic, payload]")
             return
         self._handle(topic, payload)

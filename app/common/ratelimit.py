@@ -33,8 +33,8 @@ def rate_limited(config_key, methods=("POST",), per="address", account_field=Non
     where the count is the defence (an account's tries). `account_key` turns the form's
     account field into the account it names, as the sign-in itself will (e.g. an email in
     its normalised form), so that another spelling of the same account is the same bucket.
-    Limits per "signed-in" principal are shared by every view marked with the same key:
-    each PIN door draws on the customer's one allowance. Stack several marks for several limits.
+    Limits per "signed-in" principal, and per "address, every door", are shared by every view marked
+    with the same key: each PIN door draws on the customer's one allowance. Stack several marks for several limits.
     """
     def mark(view):
         specs = getattr(view, "paylab_rate_limits", [])
@@ -96,7 +96,7 @@ def _signed_in():
 
 def key_function(per, account_field, account_key=None):
     """The Flask-Limiter key for one kind of limit."""
-    if per == "address":
+    if per in ("address", "address, every door"):
         return lambda: f"addr:{get_remote_address()}"
     if per == "account":
         return lambda: f"acct:{_account(account_field, account_key)}"
@@ -137,7 +137,7 @@ def init_rate_limits(app):
                            deduct_when=failure,
                            error_message="Too many attempts. Wait a minute, then try again.")
             limit = lambda key=config_key: app.config[key]  # noqa: E731  (read at request time: tests change it)
-            if per == "signed-in":
+            if per in ("signed-in", "address, every door"):  # one allowance for every view so marked
                 wrapped = limiter.shared_limit(limit, scope=f"{config_key}:{per}", **options)(wrapped)
             else:
                 wrapped = limiter.limit(limit, scope=f"{config_key}:{per}", **options)(wrapped)

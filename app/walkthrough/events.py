@@ -25,10 +25,10 @@ class WalkthroughNamespace(Namespace):
 
 def note_opening(owner):
     """Count `owner` as having opened the walkthrough, once (a second tab, another process: no second row)."""
-    if db.session.get(WalkthroughOpening, owner) is not None:
-        return
-    db.session.add(WalkthroughOpening(owner=owner))
     try:
+        if db.session.get(WalkthroughOpening, owner) is not None:
+            return
+        db.session.add(WalkthroughOpening(owner=owner))
         db.session.commit()
     except IntegrityError:  # another tab of theirs got there first
         db.session.rollback()

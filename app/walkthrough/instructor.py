@@ -73,8 +73,9 @@ def _ask_bank(path, **params):
     config = current_app.config
     http = HttpClient.from_config(config, sender="walkthrough", receiver="bank")
     try:
+        # As bytes: requests would send a str password as latin-1, which the bank reads as UTF-8 (and "€" fails).
         response = http.get(f"{config['BANK_API_URL']}/instructor/api/{path}", params=params, timeout=(3, 5),
-                            auth=(INSTRUCTOR_USER, config["INSTRUCTOR_PASSWORD"]))
+                            auth=(INSTRUCTOR_USER.encode(), config["INSTRUCTOR_PASSWORD"].encode("utf-8")))
     except requests.RequestException as exc:
         return None, None, f"The bank did not answer ({type(exc).__name__})."
     try:

@@ -337,7 +337,6 @@ def test_the_instructor_sees_every_process_the_queue_and_the_class(classroom):
     data = wait_for(overview, timeout=30, interval=1, message="three web processes and the worker listed")
     assert data["deployment"]["queue"]["ok"] and data["bank"]["outbox"]["webhooks_waiting"] == 0
     assert data["bank"]["payments"]["approved"] >= PAYMENTS
-    assert sum(process["sockets"] for process in data["deployment"]["processes"]) >= 0
 
 
 def test_the_pools_keep_the_classroom_well_under_postgresqls_connection_limit(classroom):

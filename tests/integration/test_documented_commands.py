@@ -50,7 +50,7 @@ README = ROOT / "README.md"
 # How a command a learner runs starts; any other code span is a name, a path or a setting.
 PROGRAMS = ("make", "flask", "python", "python3", "pip", "npm", "cloudflared", "tailscale", "ngrok")
 TUNNELS = ("cloudflared", "tailscale", "ngrok")
-SUITE_TARGETS = ("test", "fuzz", "screenshots", "bench", "bench-quick", "bench-classroom")  # this suite, or minutes long: dry-run only
+SUITE_TARGETS = ("test", "test-postgresql", "fuzz", "screenshots", "bench", "bench-quick", "bench-classroom")  # this suite, or minutes long: dry-run only
 # A class's stack needs the PostgreSQL and Redis its settings name: dry-run here, and started for real, as
 # deploy/classroom.py, by test_classroom.py on databases and a Redis of its own.
 SERVICE_TARGETS = ("classroom",)

@@ -31,7 +31,7 @@ from app.extensions import db
 
 from ..multiprocess import GONE, AppProcess, WebhookReceiver, pid_of_local_port
 from ..pushservice import LocalPushService
-from ..support import PostgresDatabases, free_port, make_app, wait_for
+from ..support import PostgresDatabases, free_port, make_app, suite_database_settings, wait_for
 
 PROCESSES = 3
 APPROVED, EXPIRING = 50, 15
@@ -75,6 +75,7 @@ def test_three_processes_deliver_every_event_once_unless_its_sender_is_killed(tm
     if bank_database:
         settings["BANK_DATABASE_URL"] = bank_database
     instance = tmp_path / "instance"
+    settings = {**suite_database_settings(instance), **settings}  # the processes' databases are the test's
     app = make_app(instance, **settings)  # migrated and seeded once, before any process starts
     receiver = WebhookReceiver(webhook_secret=None).start()
     pushes = LocalPushService().start()

@@ -2,10 +2,14 @@
 database (the unit test of the same name checks the service's own paths, retries included)."""
 import sqlite3
 
+import pytest
+
 from app.common.instance import sqlite_file
 from app.shop.bank_client import BankClient
 
 from ..support import Shopper
+
+pytestmark = pytest.mark.sqlite_only("SQLite's database-wide write lock; PostgreSQL locks rows")
 
 
 def test_while_the_bank_answers_pay_now_another_connection_can_write(live, customer_factory, monkeypatch):

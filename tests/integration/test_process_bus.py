@@ -17,7 +17,8 @@ import socketio
 from app.bank.notify import BANK_NAMESPACE
 
 from ..multiprocess import ROOT
-from ..support import BankCustomer, LiveServer, Shopper, csrf_token, in_app_db, new_identity, wait_for
+from ..support import (BankCustomer, LiveServer, Shopper, csrf_token, in_app_db, new_identity,
+                       suite_database_settings, wait_for)
 from .test_worker_process import WORKER
 
 
@@ -69,8 +70,9 @@ def test_a_sign_out_served_by_one_process_closes_the_socket_another_holds(tmp_pa
 
 
 def test_a_decision_in_a_web_process_wakes_the_worker_process_at_once(tmp_path, redis_queue):
-    settings = dict(_bus_settings(redis_queue), BACKGROUND_WORKERS=False, BANK_WORKER_INTERVAL_SECONDS=60)
     instance = tmp_path / "instance"
+    settings = dict(_bus_settings(redis_queue), BACKGROUND_WORKERS=False, BANK_WORKER_INTERVAL_SECONDS=60,
+                    **suite_database_settings(instance))  # the worker process's databases are the web's
     web = LiveServer(instance, **settings).start()  # runs no worker: its webhooks wait for the worker process
     worker = subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT)), json.dumps(settings),
                                str(instance)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

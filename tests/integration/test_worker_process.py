@@ -15,7 +15,7 @@ from app.bank.models import Customer, Merchant, PaymentRequest, WebhookEvent
 from app.extensions import db
 
 from ..multiprocess import ROOT
-from ..support import in_app_db, make_app, wait_for
+from ..support import in_app_db, make_app, suite_database_settings, wait_for
 
 # The command as `flask bank worker` runs it, on the test's instance folder and configuration.
 WORKER = """
@@ -45,7 +45,7 @@ def test_the_worker_process_does_the_background_work_and_stops_on_sigterm(tmp_pa
     instance = tmp_path / "instance"
     settings = {"BACKGROUND_WORKERS": False, "BANK_WORKER_INTERVAL_SECONDS": 0.2, "WEBHOOK_RETRY_BASE_SECONDS": 60,
                 "WEBHOOK_TIMEOUT_SECONDS": 1.0, "SOCKETIO_MESSAGE_QUEUE": redis_queue,
-                "SOCKETIO_CHANNEL": f"paylab-test-{secrets.token_hex(4)}"}
+                "SOCKETIO_CHANNEL": f"paylab-test-{secrets.token_hex(4)}", **suite_database_settings(instance)}
     app = make_app(instance, **settings)  # a web process's app: it runs no worker
     with app.app_context():
         merchant = db.session.scalar(select(Merchant))

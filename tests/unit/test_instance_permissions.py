@@ -29,6 +29,7 @@ def database_files(instance):
     return sorted(p for p in Path(instance).iterdir() if ".sqlite" in p.name)
 
 
+@pytest.mark.sqlite_only("the SQLite files' modes; PostgreSQL's databases are not files in instance/")
 def test_a_new_instance_folder_and_its_databases_are_owner_only(tmp_path, usual_umask):
     instance = tmp_path / "instance"
     app = make_app(instance)  # migrates and seeds: every database is created and written

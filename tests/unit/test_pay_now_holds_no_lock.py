@@ -10,6 +10,8 @@ from app.shop.bank_client import BankUnavailable
 from app.shop.models import ShopUser
 from app.common.instance import sqlite_file
 
+pytestmark = pytest.mark.sqlite_only("SQLite's database-wide write lock; PostgreSQL locks rows")
+
 
 class BankThatTriesToWriteMeanwhile:
     """Plays the bank; while "the bank is thinking", another connection writes to the shop's database."""

@@ -36,3 +36,11 @@ def test_a_handler_that_fails_is_logged_not_raised(caplog):
     bus.publish("boom", None)
     bus._receive(b"not json")
     assert "handling boom failed" in caplog.text and "ignored a message" in caplog.text
+
+
+def test_a_message_that_is_not_a_topic_and_payload_is_ignored_and_the_listener_survives(caplog):
+    bus, heard = _bus()
+    for data in (b'[[1], 0]', b'[{"a": 1}, 0]', b'[null, 0]', b'"x"', b"[1, 2, 3]"):
+        bus._receive(data)  # an unhashable topic once killed the listening thread
+    bus._receive(b'["close-sockets", "sign-in:ok"]')
+    assert heard == ["sign-in:ok"]

@@ -136,7 +136,9 @@ def test_a_second_start_migrates_nothing_and_hashes_no_password(tmp_path, seeded
     from app.cli import migrations_at_head, prepare_instance
     from app.extensions import db
 
-    fresh = create_app(TestConfig, instance_path=str(tmp_path / "fresh"))
+    from ..support import suite_database_settings
+    on = lambda path, **copy: type("Config", (TestConfig,), suite_database_settings(path, **copy))  # noqa: E731
+    fresh = create_app(on(tmp_path / "fresh"), instance_path=str(tmp_path / "fresh"))
     with fresh.app_context():
         assert not migrations_at_head(fresh)
     summary = prepare_instance(fresh)
@@ -146,7 +148,7 @@ def test_a_second_start_migrates_nothing_and_hashes_no_password(tmp_path, seeded
         db.session.remove()
 
     shutil.copytree(seeded_instance, tmp_path / "again")
-    again = create_app(TestConfig, instance_path=str(tmp_path / "again"))
+    again = create_app(on(tmp_path / "again", copy_of=seeded_instance), instance_path=str(tmp_path / "again"))
 
     def refuse(*args, **kwargs):
         raise AssertionError("this work was already done")

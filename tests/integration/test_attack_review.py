@@ -33,7 +33,9 @@ def test_a_sign_in_planted_mid_flow_does_not_hand_over_the_journey(live, custome
     journey = _session_of(live, attacker.http, "shop")["journey_id"]
     page = attacker.get("/shop/").text
     attacker.http.post(f"{live.url}/shop/checkout/pay", data={"csrf_token": csrf_token(page)}, timeout=10)
-    assert attacker.get(f"/walkthrough/api/journeys/{journey}").status_code == 200  # J is the attacker's
+    # J is the attacker's once the recorder (off the request path, in batches) has stored its Pay now.
+    wait_for(lambda: attacker.get(f"/walkthrough/api/journeys/{journey}").status_code == 200,
+             message="the attacker's journey recorded")
 
     victim = Shopper(live.url)
     for cookie in attacker.http.cookies:

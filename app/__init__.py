@@ -12,6 +12,7 @@ from .common.json_provider import BoundedJSONProvider
 from .common.errors import register_error_handlers
 from .common.headers import init_security_headers
 from .common.instance import apply_embedded_defaults
+from .common.instructor import check_instructor_password
 from .common.log_redaction import install_log_redaction
 from .common.process_bus import ProcessBus
 from .common.realtime import CLOSE_SOCKETS, close_sockets_in_room
@@ -32,6 +33,7 @@ def create_app(config_class=Config, instance_path=None):
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_object(config_class)
     apply_embedded_defaults(app)
+    check_instructor_password(app.config)
     install_log_redaction()  # request lines carry codes and states: keep them out of the logs
     app.session_interface = PerServerSessionInterface()
     app.url_map.converters["int"] = DatabaseIdConverter

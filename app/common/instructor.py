@@ -13,10 +13,28 @@ from functools import wraps
 from flask import current_app, g, request
 from werkzeug.exceptions import NotFound, Unauthorized
 
+from config import StartupError
+
 from .ratelimit import rate_limited
 
 INSTRUCTOR_USER = "instructor"
 REALM = 'Basic realm="PayLab instructor", charset="UTF-8"'
+# A floor, not a policy: the guess limit is per address, so a class's network (or a botnet) guesses
+# from many; 12 characters leave even a lower-case-only password 26**12 ≈ 10**17 values.
+INSTRUCTOR_PASSWORD_MIN_LENGTH = 12
+
+
+class InstructorPasswordError(StartupError, ValueError):
+    """INSTRUCTOR_PASSWORD is set but too short to stand in front of a class's diagnostics."""
+
+
+def check_instructor_password(config):
+    """Stop the start on an instructor's password that a guesser could reach (unset is fine: the view is off)."""
+    password = config.get("INSTRUCTOR_PASSWORD")
+    if password and len(password) < INSTRUCTOR_PASSWORD_MIN_LENGTH:
+        raise InstructorPasswordError(
+            f"INSTRUCTOR_PASSWORD is {len(password)} characters: use at least {INSTRUCTOR_PASSWORD_MIN_LENGTH} "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(16))').")
 
 
 class InstructorUnauthorized(Unauthorized):

@@ -12,7 +12,7 @@ import click
 import pytest
 
 from app import create_app
-from config import TestConfig
+from config import StartupError, TestConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_WARNING = "VAPID_SUBJECT uses the placeholder host"
@@ -181,6 +181,7 @@ def test_postgresql_pools_keep_a_classroom_deployment_under_the_servers_connecti
     ("BANK_PIN_PEPPER", "too-short", "BANK_PIN_PEPPER"),
     ("SOCKETIO_ASYNC_MODE", "eventlet", "SOCKETIO_ASYNC_MODE must be auto, threading or gevent"),
     ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE=/nonexistent/secret: cannot read it"),
+    ("INSTRUCTOR_PASSWORD", "letmein", "INSTRUCTOR_PASSWORD is 7 characters: use at least 12"),
 ])
 @pytest.mark.parametrize("command", [["wsgi.py"], ["-m", "flask", "--app", "wsgi", "release"]])
 def test_a_setting_that_stops_the_start_is_named_in_one_line_without_a_traceback(tmp_path, setting, value, says,
@@ -193,3 +194,15 @@ def test_a_setting_that_stops_the_start_is_named_in_one_line_without_a_traceback
     assert result.returncode != 0
     assert "PayLab cannot start:" in result.stderr and says in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("password, starts", [(None, True), ("x" * 11, False), ("x" * 12, True),
+                                              ("Pässwörd-€-ñ", True)])
+def test_the_instructors_password_has_a_floor(tmp_path, password, starts):
+    """Unset turns the view off; set, it is the one thing between a guesser and every learner's phone."""
+    config = type("Config", (TestConfig,), {"INSTRUCTOR_PASSWORD": password})
+    if starts:
+        create_app(config, instance_path=str(tmp_path / "instance"))
+    else:
+        with pytest.raises(StartupError, match="at least 12"):
+            create_app(config, instance_path=str(tmp_path / "instance"))

@@ -223,6 +223,8 @@ class Config:
     RATELIMIT_SIGNIN_ADDRESS = os.environ.get("RATELIMIT_SIGNIN_ADDRESS", "100 per minute")
     # Every door that checks a PIN, per bank customer (the lockout stops guessing; this slows it first).
     RATELIMIT_PIN = os.environ.get("RATELIMIT_PIN", "10 per minute")
+    # The attack lab's runs, per learner: each sends a few requests to the bank or the shop.
+    RATELIMIT_LAB = os.environ.get("RATELIMIT_LAB", "20 per minute")
     RATELIMIT_SIGNUP = os.environ.get("RATELIMIT_SIGNUP", "5 per minute")
     # Token requests per OAuth client, from any address (the shop asks PayLab ID for a token at every
     # learner's sign-in: a class signs in together), and failed token requests per address.

@@ -66,6 +66,8 @@ def create_app(config_class=Config, instance_path=None):
 
     from .walkthrough import init_walkthrough
     init_walkthrough(app)
+    from .lab import init_lab
+    init_lab(app)
 
     from .cli import register_cli
     register_cli(app)

@@ -21,25 +21,26 @@ class HttpSettings:
     `sender` and `receiver` are the walkthrough's lanes ("shop", "bank", "idp", "push"…):
     each client says whom it calls. `step` (a tracing.Step) is for calls that leave
     PayLab, such as pushes; a call to one of PayLab's own views takes the step that
-    view declares.
+    view declares. `judge(response)`, if given, says whether an answer refused what the caller
+    tried ({"reason", "factor"}, or None): only the caller knows that a 200 can be a refusal.
     """
 
     def __init__(self, connect_timeout=3.0, read_timeout=10.0, sender="server", url_map=None, receiver=None,
-                 step=None, own_origins=()):
+                 step=None, own_origins=(), judge=None):
         self.timeout = (connect_timeout, read_timeout)
-        self.sender, self.receiver, self.step = sender, receiver, step
+        self.sender, self.receiver, self.step, self.judge = sender, receiver, step, judge
         self.url_map = dict(url_map or {})
         # Only this instance's servers hear the journey's trace id: a push service or an outside
         # provider is a third party, and the bank's internal ids are none of its business.
         self.own_origins = tuple(origin.rstrip("/") + "/" for origin in own_origins if origin)
 
     @classmethod
-    def from_config(cls, config, sender, receiver=None, step=None):
+    def from_config(cls, config, sender, receiver=None, step=None, judge=None):
         url_map = {}
         if config.get("PUBLIC_URL") and config.get("INTERNAL_URL") and config["PUBLIC_URL"] != config["INTERNAL_URL"]:
             url_map[config["PUBLIC_URL"] + "/"] = config["INTERNAL_URL"] + "/"
         return cls(config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"], sender, url_map, receiver, step,
-                   own_origins=(config.get("PUBLIC_URL"), config.get("INTERNAL_URL")))
+                   own_origins=(config.get("PUBLIC_URL"), config.get("INTERNAL_URL")), judge=judge)
 
     def is_own(self, url):
         """Whether `url` is one of this instance's servers (after the public→internal rewrite)."""
@@ -78,6 +79,7 @@ def traced_request(send, settings, method, url, **kwargs):
             status=response.status_code if response is not None else None,
             response_body=response.text if response is not None else None,
             error=str(error) if error else None,
+            refusal=settings.judge(response) if settings.judge and response is not None else None,
             duration_ms=round((time.monotonic() - started) * 1000, 1), started_at=started_at,
         )
 

@@ -12,12 +12,15 @@ classroom behind one address shares one. So a limit can be counted per
   - "signed-in": the principal of this server's session (the bank customer for a PIN check);
   - "client": the OAuth client a token request names (HTTP Basic, or the form's client_id), else the
     address: the shop's own server calls PayLab ID's token endpoint for every learner's sign-in, from one
-    address, so an address bucket would cap a whole class's sign-ins.
+    address, so an address bucket would cap a whole class's sign-ins;
+  - "learner": the learner signed in to the shop, from pages of other servers that act for them (the
+    attack lab), else the address.
 """
-from flask import request, session
+from flask import current_app, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from .sessions import load_server_session
 from .signins import PRINCIPAL_KEYS
 
 
@@ -104,6 +107,9 @@ def key_function(per, account_field, account_key=None):
         return lambda: f"acct-addr:{_account(account_field, account_key)}@{get_remote_address()}"
     if per == "signed-in":
         return lambda: f"principal:{_signed_in() or get_remote_address()}"
+    if per == "learner":  # the learner signed in to the shop (a class shares one address), else the address
+        return lambda: (f"learner:{user_id}" if (user_id := load_server_session(current_app, "shop").get("user_id"))
+                        else f"addr:{get_remote_address()}")
     if per == "client":
         return lambda: (f"client:{client_id}" if (client_id := _client_id()) else f"addr:{get_remote_address()}")
     raise ValueError(f"unknown rate-limit key {per!r}")

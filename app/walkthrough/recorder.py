@@ -20,7 +20,8 @@ from .models import Journey, TraceMessage
 from .redaction import redact, redact_body, redact_headers, redact_third_parties
 
 log = logging.getLogger(__name__)
-LANES = ["laptop", "shop", "idp", "bank", "push", "phone"]
+LANES = ["laptop", "shop", "idp", "bank", "push", "phone"]  # drawn on every diagram, in this order
+ATTACKER = "attacker"  # the attack lab's lane (app/lab), drawn first on a journey that has its arrows
 
 
 def classify(app, kind, details):
@@ -55,7 +56,7 @@ def classify(app, kind, details):
         label, status = "ledger: transfer posted", None
     else:
         return None
-    if receiver not in LANES or sender not in LANES:
+    if receiver not in LANES or sender not in (*LANES, ATTACKER):
         return None  # a call to someone the walkthrough has no lane for
     name, factors = (step[0], list(step[1])) if step else (kind, [])
     return sender, receiver, label, status, name, factors
@@ -77,8 +78,9 @@ class RecordQueue:
     # statements; a learner watching the walkthrough does not see 50 ms.
     LINGER_SECONDS = 0.05
 
-    def __init__(self, app):
+    def __init__(self, app, store=None):
         self.app = app
+        self.store = store or record_many  # store(app, [(kind, details), …]) on the queue's thread
         self.queue = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.thread = None
@@ -108,9 +110,9 @@ class RecordQueue:
                 except queue.Empty:
                     break
             try:
-                record_many(self.app, batch)
+                self.store(self.app, batch)
             except Exception:
-                log.exception("could not record %d walkthrough messages", len(batch))
+                log.exception("could not store %d reported messages", len(batch))
 
 
 def record(app, kind, details):
@@ -155,6 +157,9 @@ def _prepare(app, kind, details):
         "factors": factors, "url": details.get("url") or details.get("path"),
         "refusal": _refusal(details, status), "push": details.get("push"),
     }
+    attack = (details.get("notes") or {}).get("attack")
+    if attack:  # what the attack lab tried, in words (app/lab)
+        payload["attack"] = attack
     return trace_id, kind, details, classified, payload
 
 

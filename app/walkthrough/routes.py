@@ -11,7 +11,8 @@ from .models import Journey
 from .recorder import LANES, message_json
 
 
-def _owner():
+def current_owner():
+    """The journeys' owner this browser is: the learner signed in to the shop, else None."""
     user_id = load_server_session(current_app, "shop").get("user_id")
     return journey_owner(user_id)
 
@@ -23,7 +24,7 @@ def _journeys(owner):
 
 @bp.get("/")
 def index():
-    owner = _owner()
+    owner = current_owner()
     if owner is None:
         return render_template("walkthrough/signin_first.html"), 200
     journeys = _journeys(owner)
@@ -33,7 +34,7 @@ def index():
 
 @bp.get("/<public_id:journey_id>")
 def journey_page(journey_id):
-    owner = _owner()
+    owner = current_owner()
     if owner is None:
         return redirect("/shop/signin?next=/shop/")
     journey = db.session.get(Journey, journey_id)
@@ -46,14 +47,14 @@ def journey_page(journey_id):
 @bp.get("/api/me")
 def whoami():
     """Whether the shop knows who this browser is: the sign-in-first page waits for it, to go live."""
-    return jsonify(signed_in=_owner() is not None)
+    return jsonify(signed_in=current_owner() is not None)
 
 
 @bp.get("/api/journeys")
 def my_journeys():
     """The learner's journeys, newest first: a live page that has just connected its socket catches up
     with whatever was recorded between its own load and the connect (the recorder runs on its own)."""
-    owner = _owner()
+    owner = current_owner()
     if owner is None:
         raise ApiError(404, "not_found", "Sign in to the shop to see your journeys.")
     return jsonify(journeys=[{"id": j.id, "title": j.title} for j in _journeys(owner)])
@@ -61,7 +62,7 @@ def my_journeys():
 
 @bp.get("/api/journeys/<public_id:journey_id>")
 def journey_messages(journey_id):
-    owner = _owner()
+    owner = current_owner()
     journey = db.session.get(Journey, journey_id)
     if owner is None or journey is None or journey.owner != owner:
         raise ApiError(404, "not_found", "No such journey of yours.")

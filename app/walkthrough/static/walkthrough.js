@@ -3,7 +3,9 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const LANE_NAMES = {laptop: "Laptop browser", shop: "Shop server", idp: "Identity provider", bank: "Bank server",
-                    push: "Push service", phone: "Phone"};
+                    push: "Push service", phone: "Phone", attacker: "Attacker"};
+// Lanes drawn only on a journey that has their arrows (the attack lab's, at the left edge).
+const OPTIONAL_LANES = ["attacker"];
 const FACTOR_TEXT = {
   "knowledge:idp_password": ["knowledge", "Your PayLab ID password was checked before this code was issued: something you know."],
   "knowledge:pin": ["knowledge", "The PIN: something you know. Five wrong ones in a row lock the card."],
@@ -29,9 +31,10 @@ function el(name, attrs = {}, text = null) {
   return node;
 }
 
-export function createDiagram(container, lanes, onSelect) {
+export function createDiagram(container, everyDiagramsLanes, onSelect) {
   // Messages are kept in time order (a request is placed when it started), and the SVG is redrawn
   // from them, so an answer that arrives late still lands under the request that caused it.
+  const lanes = [...everyDiagramsLanes];
   let gap = MAX_GAP, width = 0;
   const x = (lane) => LEFT + lanes.indexOf(lane) * gap;
   const messages = [];
@@ -141,6 +144,9 @@ export function createDiagram(container, lanes, onSelect) {
   }
 
   function add(message, animate = true) {
+    for (const lane of [message.from, message.to]) {
+      if (!lanes.includes(lane) && OPTIONAL_LANES.includes(lane)) lanes.unshift(lane);
+    }
     messages.push(message);
     messages.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id));
     draw(animate ? message.id : null);
@@ -182,6 +188,14 @@ function showPayload(root, message) {
     p.textContent = failed ? `✗ ${kind} failed: ${refusal.reason}` : `${kind}: ${sentence}`;
     return p;
   });
+  const attack = message.details?.attack;
+  if (attack) {
+    const p = document.createElement("span");
+    p.className = "attack-note";
+    p.dataset.testid = "attack-note";
+    p.textContent = `Attack lab, "${attack.name}": ${attack.tried}`;
+    notes.push(p);
+  }
   if (refusal) {
     const p = document.createElement("strong");
     p.className = "refusal-note";

@@ -1,0 +1,103 @@
+"""The attack lab in a real browser: attacks run from its buttons against the learner's own checkout, each
+shows what stopped it and that the order did not move, and the walkthrough draws them as red arrows from
+the attacker's lane. At 360, 412 and 1366 px: no sideways scrolling, no serious axe-core finding."""
+import re
+
+from playwright.sync_api import expect
+
+from ..support import BankCustomer, wait_for
+from .audit import PageAudit
+from .test_payment_loop_browser import add_to_cart_and_check_out
+
+
+def try_attack(lab, slug):
+    card = lab.locator(f'[data-attack="{slug}"]')
+    card.get_by_role("button", name="Try it").click()
+    return card
+
+
+def test_attacks_from_the_lab_are_refused_drawn_red_and_change_nothing(live, laptop, customer_factory, artifacts,
+                                                                      screenshots):
+    audit = PageAudit(artifacts / "page-audit.json")
+    username, password, pin, card = customer_factory()
+    phone = BankCustomer(live.url, username, password, pin)
+    phone.register_device()
+    add_to_cart_and_check_out(laptop, live, card)
+    order_id = int(re.search(r"/shop/orders/(\d+)$", laptop.url).group(1))
+
+    lab = laptop.context.new_page()
+    lab.goto(f"{live.url}/lab/")
+    expect(lab.get_by_role("heading", name="Try to break it", level=1)).to_be_visible()
+    expect(lab.locator("[data-target-payment]")).to_contain_text(f"order-{order_id}")
+    expect(lab.locator("[data-target-payment]")).to_contain_text("the shop shows the order as")
+
+    forged = try_attack(lab, "forge-webhook")
+    expect(forged.get_by_test_id("verdict")).to_contain_text("The defence held")
+    expect(forged.get_by_test_id("attempt")).to_have_count(2)
+    expect(forged.get_by_test_id("attempt").first).to_contain_text("POST /shop/webhooks/bank → 400")
+    expect(forged.get_by_test_id("attempt").first).to_contain_text("Stopped by: No Bank-Signature")
+    expect(forged.get_by_test_id("order-check")).to_contain_text("unchanged.")
+    assert phone.pending(), "the payment is still waiting for the phone"
+
+    thief = lab.locator('[data-attack="stolen-password"]')
+    thief.get_by_label("Your bank app username").fill(username)
+    thief.get_by_label("Your bank app password").fill(password)
+    thief.get_by_role("button", name="Try it").click()
+    expect(thief.get_by_test_id("verdict")).to_contain_text("The defence held")
+    expect(thief.get_by_test_id("attempt")).to_contain_text("Stopped by: Not a registered device")
+    expect(thief.get_by_test_id("order-check")).to_contain_text("unchanged.")
+
+    needs = try_attack(lab, "replay-webhook")
+    expect(needs.get_by_test_id("needs")).to_contain_text("Complete a checkout first")
+    audit(lab, "attack lab, a payment waiting")
+
+    [approval] = phone.pending()
+    phone.decide(approval["id"], "approve", pin=pin)
+    wait_for(lambda: "caught a signed webhook" in lab.evaluate(
+        "() => fetch('/lab/api/targets').then(r => r.json()).then(t => t.captured_webhook ? 'caught a signed webhook' : '')"),
+        message="the wiretap caught the bank's event")
+    lab.reload()
+    expect(lab.locator("[data-target-capture]")).to_contain_text("caught a signed webhook")
+    for slug in ("any-old-server", "tamper-webhook", "replay-webhook"):
+        result = try_attack(lab, slug)
+        expect(result.get_by_test_id("verdict")).to_contain_text("The defence held")
+    replay = lab.locator('[data-attack="replay-webhook"]')
+    expect(replay.get_by_test_id("attempt").first).to_contain_text("Stopped by: Deduplicated")
+    expect(replay.get_by_test_id("order-check")).to_contain_text("paid before, paid after: unchanged.")
+    audit(lab, "attack lab, after four attacks")
+    lab.set_viewport_size({"width": 1366, "height": 900})
+    lab.screenshot(path=screenshots / "attack-lab.png", full_page=True)
+
+    with lab.context.expect_page() as opened:
+        replay.get_by_role("link", name="See the red arrows in the walkthrough").click()
+    walkthrough = opened.value
+    walkthrough.set_viewport_size({"width": 1600, "height": 1000})
+    expect(walkthrough.locator(".lane-title.lane-attacker")).to_have_text("Attacker")
+    attacks = walkthrough.locator('[data-step="attack"]')
+    refused = walkthrough.locator('[data-step="attack"][data-refused="true"]')
+    # 2 forged, the thief's approval, 2 from any old server, 1 tampered, 2 replayed: each refused
+    expect(refused).to_have_count(8)
+    attacks.last.click()
+    panel = walkthrough.get_by_test_id("payload-panel")
+    expect(panel.get_by_test_id("attack-note")).to_contain_text('Attack lab, "Replay a real webhook"')
+    expect(panel.get_by_test_id("refusal")).to_contain_text("Stale")
+    audit(walkthrough, "walkthrough with the attacker's arrows")
+    walkthrough.set_viewport_size({"width": 1600, "height": 1000})
+    walkthrough.screenshot(path=screenshots / "attack-lab-walkthrough.png", full_page=True)
+    audit.assert_clean()
+
+
+def test_on_a_phone_the_lab_runs_an_attack_and_fits_the_screen(live, phone, customer_factory, artifacts):
+    add_to_cart_and_check_out(phone, live, customer_factory()[3])
+    phone.goto(f"{live.url}/lab/")
+    result = try_attack(phone, "any-old-server")
+    expect(result.get_by_test_id("verdict")).to_contain_text("The defence held")
+    expect(result.get_by_test_id("attempt").nth(1)).to_contain_text("Stopped by: Unknown token")
+    width, inner = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"the lab is {width} px wide on a {inner} px phone"
+
+
+def test_signed_out_the_lab_asks_for_the_shop_sign_in_first(live, laptop):
+    laptop.goto(f"{live.url}/lab/")
+    expect(laptop.get_by_role("heading", name="See your checkout under the hood")).to_be_visible()
+    expect(laptop.get_by_role("link", name="Sign in to Veldt Market")).to_be_visible()

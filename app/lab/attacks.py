@@ -32,6 +32,10 @@ class NeedsSetUp(Exception):
     """The attack needs something of the learner's that is not there yet (a payment, a captured webhook)."""
 
 
+class RunsOnThePhone(NeedsSetUp):
+    """An attack that only the phone's own browser can send (lab.js does): the server has nothing to run."""
+
+
 @dataclass
 class Attempt:
     """One request the attacker sent, and what stopped it (None: nothing did)."""
@@ -339,6 +343,9 @@ class Attack:
     needs: str  # "nothing", "payment" or "capture"
     run: object
     asks_for: tuple = ()  # what the learner types in for the attacker (the "stolen" password)
+    # "server": the lab sends it; "phone": the page sends it from the phone's own browser (lab.js), as a
+    # thief holding the unlocked phone would, with its cookies: no server could, and the lab holds none.
+    runs_in: str = "server"
 
 
 ATTACKS = {attack.slug: attack for attack in (
@@ -357,6 +364,9 @@ ATTACKS = {attack.slug: attack for attack in (
     Attack(6, "stolen-password", "Stolen password, no phone",
            "Log in to the bank app with your password from a fresh browser (type your own log-in: the thief has "
            "it), find your waiting payment and approve it.", "payment", stolen_password, ("username", "password")),
+    Attack(7, "guess-pin", "Guess the PIN",
+           "Someone has your unlocked phone but not your PIN: they open your waiting payment and try the commonest "
+           "PINs. Open this page on your phone to run it.", "payment", None, runs_in="phone"),
 )}
 
 
@@ -364,4 +374,6 @@ def run_attack(config, owner, slug, inputs=None):
     """Run one attack for the signed-in learner `owner`, with what it asks for (`inputs`, checked by the
     caller); raises NeedsSetUp, or KeyError for no such attack."""
     attack = ATTACKS[slug]
+    if attack.run is None:
+        raise RunsOnThePhone(f"{attack.title} runs in your phone's browser, from this page: the thief has the phone.")
     return attack.run(Lab(config, owner), attack, *[(inputs or {})[name] for name in attack.asks_for])

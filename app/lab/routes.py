@@ -50,6 +50,7 @@ def targets():
     owner = _learner()
     payment, capture = latest_payment(owner), latest_capture(owner)
     return jsonify(payment={"order_id": payment.order_id, "reference": payment.order_reference,
+                            "payment_id": payment.payment_id,
                             "amount": payment.amount, "currency": payment.currency} if payment else None,
                    captured_webhook={"event_id": capture.event_id,
                                      "captured_at": capture.captured_at.isoformat() + "Z"} if capture else None)

@@ -101,3 +101,41 @@ def test_signed_out_the_lab_asks_for_the_shop_sign_in_first(live, laptop):
     laptop.goto(f"{live.url}/lab/")
     expect(laptop.get_by_role("heading", name="See your checkout under the hood")).to_be_visible()
     expect(laptop.get_by_role("link", name="Sign in to Veldt Market")).to_be_visible()
+
+
+def test_guessing_the_pin_on_the_phone_locks_the_card_and_declines_the_payment(live, phone, customer_factory):
+    """Attack 7 runs in the phone's browser (a thief holding the unlocked phone): five wrong PINs lock the
+    card and decline the payment; no money moves, and the page says how the bank unlocks it."""
+    from app.bank.models import Card, Customer, LedgerEntry, PaymentRequest
+    from app.extensions import db
+    from sqlalchemy import func, select
+
+    from ..support import Shopper, in_app_db, new_identity
+    from .test_payment_loop_browser import log_in_to_bank, sign_in_at_paylab_id
+
+    username, password, pin, card = customer_factory()
+    identity = new_identity(live.app)
+    laptop = Shopper(live.url)
+    laptop.sign_in(*identity)
+    laptop.fill_cart("headlamp")
+    order_id, _ = laptop.checkout(card)
+    entries_before = in_app_db(live, lambda: db.session.scalar(select(func.count()).select_from(LedgerEntry)))
+
+    log_in_to_bank(phone, live, username, password, pin)  # the phone, registered for approvals
+    phone.goto(f"{live.url}/shop/signin/paylab")  # the same learner, signed in to the shop on the phone too
+    sign_in_at_paylab_id(phone, *identity, consent=False)
+    phone.goto(f"{live.url}/lab/")
+    expect(phone.locator("[data-target-payment]")).to_contain_text(f"order-{order_id}")
+    result = try_attack(phone, "guess-pin")
+    expect(result.get_by_test_id("verdict")).to_contain_text("After 5 wrong PINs the card locked", timeout=30000)
+    expect(result.get_by_test_id("attempt")).to_have_count(5)
+    expect(result.get_by_test_id("attempt").first).to_contain_text("Wrong PIN. 4 tries left")
+    expect(result.get_by_test_id("unlock")).to_contain_text("make unlock-card CUSTOMER=")
+
+    def bank_side():
+        customer = db.session.scalar(select(Customer).where(Customer.username == username))
+        payment = db.session.scalar(select(PaymentRequest).where(PaymentRequest.customer_id == customer.id))
+        return (db.session.scalar(select(Card.status).where(Card.customer_id == customer.id)), payment.status,
+                payment.decline_reason, db.session.scalar(select(func.count()).select_from(LedgerEntry)))
+    assert in_app_db(live, bank_side) == ("blocked", "declined", "card_blocked", entries_before)
+    wait_for(lambda: laptop.order_status(order_id)["payment"]["status"] == "declined", message="the laptop hears it")

@@ -207,3 +207,10 @@ def test_someone_elses_bank_log_in_finds_nothing_of_this_learner(live, waiting_c
     other_username, other_password, _other_pin, _card = customer_factory()
     response = run_attack_with(shopper, "stolen-password", username=other_username, password=other_password)
     assert response.status_code == 409 and "not waiting in that bank account" in response.json()["message"]
+
+
+def test_the_pin_guessing_attack_is_not_the_servers_to_send(live):
+    """Attack 7 needs the phone's own cookies: the lab's server refuses to run it and says where it runs."""
+    shopper = Shopper.signed_in(live)
+    response = run_attack(shopper, "guess-pin")
+    assert response.status_code == 409 and "runs in your phone's browser" in response.json()["message"]

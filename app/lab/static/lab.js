@@ -72,12 +72,73 @@ function showOutcome(box, outcome, before, after) {
                                       "See the red arrows in the walkthrough")));
 }
 
+// Attack 7 runs here, in the phone's own browser: a thief holding the unlocked phone types PINs into the
+// approval screen, and these are the very requests that screen sends (its form, its token, the phone's
+// device cookie). The commonest PINs first; never 1234, the demo card's, so the demo shows the lockout.
+const PIN_GUESSES = ["0000", "1111", "2580", "9999", "4321"];
+
+function needs(box, text) {
+  box.replaceChildren(element("p", {class: "verdict", "data-testid": "needs"}, text));
+}
+
+async function approvalStatus(paymentId) {
+  const response = await fetch(`/bank/app/api/approvals/${paymentId}`, {credentials: "same-origin"});
+  return response.ok ? response.json() : null;
+}
+
+async function guessThePin(box) {
+  const paymentId = target.payment?.payment_id;
+  if (!paymentId) return needs(box, "Check out in the shop first (Pay now): this attack aims at your own payment.");
+  const listed = await fetch("/bank/app/api/approvals", {credentials: "same-origin", redirect: "manual"});
+  if (!listed.ok) {
+    return needs(box, "Open this page on your phone, in the browser where your bank app is logged in: the thief has your phone, not your PIN.");
+  }
+  // Only your own newest payment, and only in the bank app logged in here (yours: it is on your phone).
+  if (!((await listed.json()).approvals || []).some((approval) => approval.id === paymentId)) {
+    return needs(box, "Your newest payment is not waiting in the bank app logged in here. Check out again and leave the payment waiting.");
+  }
+  const home = new DOMParser().parseFromString(await (await fetch("/bank/app/", {credentials: "same-origin"})).text(), "text/html");
+  const token = home.querySelector('meta[name="csrf-token"]')?.content || "";
+  const tries = [];
+  let state = {status: "pending"};
+  for (const pin of PIN_GUESSES) {
+    await fetch(`/bank/app/approvals/${paymentId}/approve`, {method: "POST", credentials: "same-origin", redirect: "manual",
+                                                               body: new URLSearchParams({csrf_token: token, pin})});
+    // What the approval screen then says (reading it also clears the message from the bank app).
+    const page = new DOMParser().parseFromString(await (await fetch(`/bank/app/approvals/${paymentId}`, {credentials: "same-origin"})).text(), "text/html");
+    const said = [...page.querySelectorAll("main > p.notice")].map((node) => node.textContent.trim()).join(" ");
+    state = await approvalStatus(paymentId) || state;
+    tries.push({pin, said, status: state.status});
+    if (state.status !== "pending" || /registered devices/.test(said)) break;
+  }
+  const list = element("ol", {class: "attempts"}, ...tries.map((t) => element("li", {"data-testid": "attempt"},
+    `PIN ${t.pin} `, element("code", {}, `POST /bank/app/approvals/…/approve`), element("span", {class: "hint"}, ` ${t.said}`))));
+  const locked = state.status === "declined" && state.decline_reason === "card_blocked";
+  if (locked) {
+    box.replaceChildren(element("p", {class: "verdict held", "data-testid": "verdict"},
+      `✓ The defence held. After ${tries.length} wrong PINs the card locked and the bank declined the payment: a thief gets 5 of 10,000 chances, whatever their speed.`),
+      list, element("p", {class: "order-check", "data-testid": "unlock"},
+        "The card stays locked for every PIN, right or wrong, until the bank unlocks it. You are the bank: on the computer running PayLab, ",
+        element("code", {}, "make unlock-card CUSTOMER=<your bank username>"), " (in a class, ask your instructor). Then check out again."));
+  } else if (state.status === "approved") {
+    box.replaceChildren(element("p", {class: "verdict broke", "data-testid": "verdict"},
+      "✗ A guess was right: your PIN is one of the commonest, so a thief with your phone paid. Choose a PIN nobody would guess first."), list);
+  } else {
+    needs(box, tries.some((t) => /registered devices/.test(t.said))
+      ? "This browser is not one of your registered devices, so the bank checked no PIN at all. Run this attack on your phone."
+      : `The payment is ${state.status}, not locked: ${tries.at(-1)?.said || "the bank did not say why"}`);
+    box.append(list);
+  }
+  box.append(element("p", {}, element("a", {href: "/walkthrough/", target: "_blank", rel: "noopener"}, "See the refused PINs in the walkthrough")));
+}
+
 async function runAttack(card) {
   const button = card.querySelector("[data-run]");
   const box = card.querySelector("[data-result]");
   button.disabled = true;
   box.replaceChildren(element("p", {class: "hint"}, "Attacking…"));
   try {
+    if (card.dataset.runsIn === "phone") return await guessThePin(box);
     const before = await orderStatus();
     // What the attack asks the learner to type in for the attacker (the "stolen" log-in), if anything.
     const inputs = Object.fromEntries([...card.querySelectorAll("[data-input]")].map((input) => [input.dataset.input, input.value]));

@@ -32,8 +32,8 @@ class NeedsSetUp(Exception):
     """The attack needs something of the learner's that is not there yet (a payment, a captured webhook)."""
 
 
-class RunsOnThePhone(NeedsSetUp):
-    """An attack that only the phone's own browser can send (lab.js does): the server has nothing to run."""
+class RunsInTheBrowser(NeedsSetUp):
+    """An attack that only the learner's own browser can send (lab.js does): the server has nothing to run."""
 
 
 @dataclass
@@ -343,8 +343,9 @@ class Attack:
     needs: str  # "nothing", "payment" or "capture"
     run: object
     asks_for: tuple = ()  # what the learner types in for the attacker (the "stolen" password)
-    # "server": the lab sends it; "phone": the page sends it from the phone's own browser (lab.js), as a
-    # thief holding the unlocked phone would, with its cookies: no server could, and the lab holds none.
+    # "server": the lab sends it; "phone" or "laptop": the page sends it from that browser (lab.js), with
+    # its own cookies, as the one holding it would (a thief with the phone, the learner's own double click):
+    # no server could, and the lab holds none.
     runs_in: str = "server"
 
 
@@ -367,6 +368,10 @@ ATTACKS = {attack.slug: attack for attack in (
     Attack(7, "guess-pin", "Guess the PIN",
            "Someone has your unlocked phone but not your PIN: they open your waiting payment and try the commonest "
            "PINs. Open this page on your phone to run it.", "payment", None, runs_in="phone"),
+    Attack(8, "double-pay", "Double-click Pay now",
+           "Press Pay now twice at once, as an impatient double click or two tabs would: will you be charged "
+           "twice? Get to the shop's review page (step 3) first.", "review", None, ("card_number",),
+           runs_in="laptop"),
 )}
 
 
@@ -375,5 +380,6 @@ def run_attack(config, owner, slug, inputs=None):
     caller); raises NeedsSetUp, or KeyError for no such attack."""
     attack = ATTACKS[slug]
     if attack.run is None:
-        raise RunsOnThePhone(f"{attack.title} runs in your phone's browser, from this page: the thief has the phone.")
+        raise RunsInTheBrowser(f"{attack.title} runs in your {attack.runs_in}'s browser, from the lab's page: "
+                               "it needs that browser's own cookies.")
     return attack.run(Lab(config, owner), attack, *[(inputs or {})[name] for name in attack.asks_for])

@@ -6,7 +6,7 @@ from ..common.ratelimit import rate_limited
 from ..walkthrough.routes import current_owner
 from . import bp
 from .attacks import ATTACKS, NeedsSetUp, run_attack
-from .targets import latest_capture, latest_payment
+from .targets import latest_capture, latest_payment, payment_requests_for_order
 
 
 def _learner():
@@ -23,7 +23,7 @@ INPUT_LIMITS = {"username": 40, "password": 200}
 def _inputs(attack):
     """The JSON body's values for what `attack` asks for: text within bounds, no NUL, or a 422 naming it.
     Passed on to the attack and forgotten: never stored (the walkthrough's redaction hides a password)."""
-    if not attack.asks_for:
+    if not attack.asks_for or attack.runs_in != "server":  # a browser's attack sends its inputs itself
         return {}
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
@@ -51,6 +51,7 @@ def targets():
     payment, capture = latest_payment(owner), latest_capture(owner)
     return jsonify(payment={"order_id": payment.order_id, "reference": payment.order_reference,
                             "payment_id": payment.payment_id,
+                            "payment_requests_for_the_order": payment_requests_for_order(owner, payment.order_reference),
                             "amount": payment.amount, "currency": payment.currency} if payment else None,
                    captured_webhook={"event_id": capture.event_id,
                                      "captured_at": capture.captured_at.isoformat() + "Z"} if capture else None)

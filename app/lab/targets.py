@@ -45,6 +45,19 @@ def latest_payment(owner):
                          str(answer.get("merchant_reference") or ""))
 
 
+def payment_requests_for_order(owner, order_reference):
+    """The distinct payment requests the bank created for one of this learner's orders, as recorded."""
+    rows = db.session.scalars(
+        select(TraceMessage.details).join(Journey)
+        .where(Journey.owner == owner, TraceMessage.step == "payment_request", TraceMessage.status == "201"))
+    created = set()
+    for details in rows:
+        answer = (json.loads(details).get("response") or {}).get("body")
+        if isinstance(answer, dict) and answer.get("merchant_reference") == order_reference:
+            created.add(answer.get("id"))
+    return sorted(created)
+
+
 def latest_journey_id(owner):
     """The learner's newest journey (where an attack on no particular payment is drawn), or None."""
     return db.session.scalar(select(Journey.id).where(Journey.owner == owner)

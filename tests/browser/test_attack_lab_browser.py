@@ -139,3 +139,40 @@ def test_guessing_the_pin_on_the_phone_locks_the_card_and_declines_the_payment(l
                 payment.decline_reason, db.session.scalar(select(func.count()).select_from(LedgerEntry)))
     assert in_app_db(live, bank_side) == ("blocked", "declined", "card_blocked", entries_before)
     wait_for(lambda: laptop.order_status(order_id)["payment"]["status"] == "declined", message="the laptop hears it")
+
+
+def test_double_clicking_pay_now_makes_one_order_and_one_payment(live, laptop, customer_factory):
+    """Attack 8, from the laptop's browser at the review step: two presses at once, one order, one payment request."""
+    from app.bank.models import PaymentRequest
+    from app.extensions import db
+    from app.shop.models import Order
+    from sqlalchemy import func, select
+
+    from ..support import Shopper, in_app_db
+
+    card = customer_factory()[3]
+    shopper = Shopper.signed_in(live)  # cart, delivery and address done; the browser takes over at the review
+    shopper.fill_cart("headlamp")
+    shopper.post_form("/shop/checkout/", {})
+    shopper.post_form("/shop/checkout/delivery", {"method": "standard"})
+    shopper.post_form("/shop/checkout/address", {
+        "full_name": "Lerato Dlamini", "phone": "082 123 4567", "street": "12 Long Street", "suburb": "City Centre",
+        "city": "Cape Town", "province": "Western Cape", "postal_code": "8001"})
+    laptop.context.add_cookies([{"name": c.name, "value": c.value, "url": live.url} for c in shopper.http.cookies])
+
+    def counts():
+        return (db.session.scalar(select(func.count()).select_from(Order)),
+                db.session.scalar(select(func.count()).select_from(PaymentRequest)))
+    orders_before, requests_before = in_app_db(live, counts)
+
+    laptop.goto(f"{live.url}/lab/")
+    double = laptop.locator('[data-attack="double-pay"]')
+    double.get_by_label("Your card number").fill(card)
+    double.get_by_role("button", name="Try it").click()
+    expect(double.get_by_test_id("verdict")).to_contain_text("Two presses, one order", timeout=30000)
+    expect(double.get_by_test_id("attempt")).to_have_count(2)
+    assert in_app_db(live, counts) == (orders_before + 1, requests_before + 1)
+
+    again = double.get_by_role("button", name="Try it")
+    again.click()  # the checkout is over: the review page is gone, and the lab says what to do
+    expect(double.get_by_test_id("needs")).to_contain_text("go on to the review page")

@@ -214,3 +214,5 @@ def test_the_pin_guessing_attack_is_not_the_servers_to_send(live):
     shopper = Shopper.signed_in(live)
     response = run_attack(shopper, "guess-pin")
     assert response.status_code == 409 and "runs in your phone's browser" in response.json()["message"]
+    response = run_attack(shopper, "double-pay")
+    assert response.status_code == 409 and "runs in your laptop's browser" in response.json()["message"]

@@ -132,6 +132,44 @@ async function guessThePin(box) {
   box.append(element("p", {}, element("a", {href: "/walkthrough/", target: "_blank", rel: "noopener"}, "See the refused PINs in the walkthrough")));
 }
 
+// Attack 8 runs here too, in the laptop's browser: Pay now pressed twice at once, with the review page's own
+// form (its anti-forgery token and this checkout's payment token) and the card number the learner types.
+// The card number goes from this browser to the shop only, as the review page would send it.
+async function doubleClickPayNow(card, box) {
+  const review = await fetch("/shop/checkout/review", {credentials: "same-origin"});
+  if (!review.ok || !new URL(review.url).pathname.endsWith("/shop/checkout/review")) {
+    return needs(box, "Fill your cart in the shop and go on to the review page (step 3, the one with Pay now), then come back and try it.");
+  }
+  const form = new DOMParser().parseFromString(await review.text(), "text/html").querySelector('form[action$="/checkout/pay"]');
+  const field = (name) => form?.querySelector(`[name="${name}"]`)?.value || "";
+  const body = new URLSearchParams({csrf_token: field("csrf_token"), payment_token: field("payment_token"),
+                                    card_number: card.querySelector('[data-input="card_number"]').value});
+  const press = () => fetch("/shop/checkout/pay", {method: "POST", credentials: "same-origin", body});
+  const answers = await Promise.all([press(), press()]);  // two presses, neither waiting for the other
+  const orders = answers.map((answer) => (new URL(answer.url).pathname.match(/\/shop\/orders\/(\d+)$/) || [])[1] || null);
+  // The walkthrough records on a thread of its own: wait a moment for it to file this order's payment request.
+  for (let wait = 0; wait < 20; wait += 1) {
+    await loadTarget();
+    if (orders[0] && target.payment?.order_id === Number(orders[0])) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const created = target.payment?.payment_requests_for_the_order || [];
+  const list = element("ol", {class: "attempts"}, ...answers.map((answer, i) => element("li", {"data-testid": "attempt"},
+    `Press ${i + 1}: `, element("code", {}, "POST /shop/checkout/pay"),
+    element("span", {class: "hint"}, orders[i] ? ` → your order #${orders[i]}` : ` → ${new URL(answer.url).pathname} (${answer.status})`))));
+  if (orders[0] && orders[0] === orders[1] && created.length === 1 && target.payment.order_id === Number(orders[0])) {
+    box.replaceChildren(element("p", {class: "verdict held", "data-testid": "verdict"},
+      `✓ The defence held. Two presses, one order (#${orders[0]}) and one payment request at the bank (${created[0]}): the checkout's one token is the order's key and the bank's Idempotency-Key, so a replay gets the same answer, never a second charge.`), list);
+  } else if (!orders[0] && !orders[1]) {
+    needs(box, "The shop did not take the payment: check the card number (the review page would say why), then try again from the review page.");
+    box.append(list);
+  } else {
+    box.replaceChildren(element("p", {class: "verdict broke", "data-testid": "verdict"},
+      `✗ Two presses made orders ${orders.join(" and ")} and ${created.length} payment request(s). Look at it in the walkthrough.`), list);
+  }
+  box.append(element("p", {}, element("a", {href: "/walkthrough/", target: "_blank", rel: "noopener"}, "See both presses in the walkthrough")));
+}
+
 async function runAttack(card) {
   const button = card.querySelector("[data-run]");
   const box = card.querySelector("[data-result]");
@@ -139,6 +177,7 @@ async function runAttack(card) {
   box.replaceChildren(element("p", {class: "hint"}, "Attacking…"));
   try {
     if (card.dataset.runsIn === "phone") return await guessThePin(box);
+    if (card.dataset.runsIn === "laptop") return await doubleClickPayNow(card, box);
     const before = await orderStatus();
     // What the attack asks the learner to type in for the attacker (the "stolen" log-in), if anything.
     const inputs = Object.fromEntries([...card.querySelectorAll("[data-input]")].map((input) => [input.dataset.input, input.value]));
